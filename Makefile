@@ -1,0 +1,35 @@
+# make install | demo | test | bench — everything runs inside .venv (Python 3.11).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   := demo-out
+
+.PHONY: install demo test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): setup.py requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e . -r requirements-dev.txt
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/catalog-tagger sample --output $(DEMO)/catalog.jsonl.gz
+	$(BIN)/catalog-tagger preprocess --input $(DEMO)/catalog.jsonl.gz --output-dir $(DEMO)/preprocessed
+	@echo "demo outputs under $(DEMO)/ (report: $(DEMO)/preprocessed/preprocess_report.json)"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/preprocess.py
+
+clean:
+	rm -rf $(DEMO) build dist *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,126 @@
+"""``catalog-tagger``: one console script, one subcommand per job.
+
+Beam jobs take their runner settings from a profile file (one flag per line)
+chosen with ``--runner-profile``: ``local`` (packaged, offline) by default, or
+a path such as ``deploy/runners/dataflow.args``. Flags given on the command
+line after it override the profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from importlib import resources
+
+PROG = "catalog-tagger"
+BEAM_COMMANDS = ("preprocess",)
+
+
+def profile_args(name_or_path: str) -> list[str]:
+    """The flags stored in a runner profile (packaged name or file path)."""
+    if os.path.sep in name_or_path or name_or_path.endswith(".args"):
+        with open(name_or_path, encoding="utf-8") as handle:
+            text = handle.read()
+    else:
+        resource = resources.files("pipelines") / "profiles" / f"{name_or_path}.args"
+        if not resource.is_file():
+            raise FileNotFoundError(f"unknown runner profile {name_or_path!r}")
+        text = resource.read_text(encoding="utf-8")
+    lines = (line.strip() for line in text.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def split_profile(argv: list[str]) -> tuple[str, list[str]]:
+    """Pops ``--runner-profile X`` (or ``=X``) from argv."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--runner-profile", default="local")
+    known, rest = parser.parse_known_args(argv)
+    return known.runner_profile, rest
+
+
+def _sample(argv: list[str]) -> int:
+    from pipelines.sample_catalog import write_sample_catalog
+
+    parser = argparse.ArgumentParser(prog=f"{PROG} sample", description="Write the sample catalog.")
+    parser.add_argument("--output", required=True, help="JSONL path (.gz to compress).")
+    parser.add_argument("--videos", type=int, default=3000, help="Unique valid videos.")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="Random seed (output is deterministic)."
+    )
+    args = parser.parse_args(argv)
+    manifest = write_sample_catalog(args.output, videos=args.videos, seed=args.seed)
+    print(f"wrote {manifest.lines} lines to {args.output}: {manifest.to_dict()}")
+    return 0
+
+
+def _beam_job(command: str, argv: list[str]) -> int:
+    from pipelines import preprocess
+
+    jobs = {"preprocess": preprocess.run}
+    profile, rest = split_profile(argv)
+    result = jobs[command](profile_args(profile) + rest)
+    if isinstance(result, dict) and "records" in result:
+        print(f"{command}: {result['records']}")
+    return 0
+
+
+def _print_help() -> None:
+    print(
+        f"usage: {PROG} COMMAND [flags]\n\n"
+        "commands:\n"
+        "  sample       write the deterministic sample catalog (JSONL)\n"
+        "  preprocess   catalog -> cleaned, tokenized, tf-idf TFRecords + transform graph\n\n"
+        f"'{PROG} COMMAND --help' lists a command's flags; Beam jobs also take Beam's\n"
+        "flags (--runner, --temp_location, --setup_file, ...) and --runner-profile."
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if not argv or argv[0] in ("-h", "--help"):
+        _print_help()
+        return 0
+    command, rest = argv[0], argv[1:]
+    from pipelines.jobs import JobError
+
+    try:
+        if command == "sample":
+            return _sample(rest)
+        if command in BEAM_COMMANDS:
+            if "--help" in rest or "-h" in rest:
+                return _beam_help(command)
+            return _beam_job(command, rest)
+    except (JobError, FileNotFoundError) as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    print(f"{PROG}: error: unknown command {command!r}", file=sys.stderr)
+    return 2
+
+
+def _beam_help(command: str) -> int:
+    from pipelines import options
+
+    groups = {
+        "preprocess": (
+            options.CatalogOptions,
+            options.TextOptions,
+            options.TransformOptions,
+            options.PreprocessOptions,
+        ),
+    }[command]
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} {command}",
+        epilog="Beam flags (--runner, --temp_location, ...) and --runner-profile are accepted too.",
+    )
+    for group in groups:
+        group._add_argparse_args(parser.add_argument_group(group.__doc__.splitlines()[0]))
+    parser.print_help()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

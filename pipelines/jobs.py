@@ -1,0 +1,82 @@
+"""Launcher helpers shared by every job: fail-fast checks and config files.
+
+Fatal problems (missing input, unwritable output, mismatched artifacts) raise
+:class:`JobError`, which the CLI prints as one line and exits non-zero: users
+see the cause, not a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import typing
+import uuid
+
+from apache_beam.io.filesystems import FileSystems
+
+
+class JobError(RuntimeError):
+    """A fatal, user-facing problem; its message is one line."""
+
+
+def require(value, message: str) -> None:
+    if not value:
+        raise JobError(message)
+
+
+def require_input(pattern: str) -> list[str]:
+    """The files matching ``pattern``; a clear error if there are none."""
+    try:
+        matches = FileSystems.match([pattern])[0].metadata_list
+    except Exception as err:  # noqa: BLE001 - any filesystem failure is fatal here
+        raise JobError(f"cannot read input {pattern!r}: {err}".splitlines()[0]) from None
+    if not matches:
+        raise JobError(f"no input file matches {pattern!r}")
+    return sorted(m.path for m in matches)
+
+
+def prepare_output_dir(output_dir: str, owned: tuple[str, ...] = ()) -> None:
+    """Checks ``output_dir`` is writable and removes what a previous run of
+    this job left there (only the ``owned`` entries)."""
+    probe = FileSystems.join(output_dir, f".write-probe-{uuid.uuid4().hex}")
+    with contextlib.suppress(OSError):  # exists already, or not creatable: the probe tells
+        FileSystems.mkdirs(output_dir)
+    try:
+        with FileSystems.create(probe) as handle:
+            handle.write(b"ok")
+        FileSystems.delete([probe])
+    except Exception as err:  # noqa: BLE001
+        raise JobError(f"output directory {output_dir!r} is not writable: {err}") from None
+    for name in owned:
+        remove(FileSystems.join(output_dir, name))
+
+
+def remove(path: str) -> None:
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+
+
+def to_jsonable(config) -> dict:
+    """A frozen config dataclass (nested) as a JSON-ready dict."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def from_jsonable(cls, payload: dict):
+    """Rebuilds a (nested) frozen config dataclass written by :func:`to_jsonable`."""
+    kwargs = {}
+    for field in dataclasses.fields(cls):
+        if field.name not in payload:
+            continue
+        value = payload[field.name]
+        field_type = _resolve(cls, field)
+        if dataclasses.is_dataclass(field_type):
+            value = from_jsonable(field_type, value)
+        elif isinstance(value, list):
+            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        kwargs[field.name] = value
+    return cls(**kwargs)
+
+
+def _resolve(cls, field):
+    return typing.get_type_hints(cls).get(field.name, field.type)

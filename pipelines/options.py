@@ -1,0 +1,180 @@
+"""Typed pipeline options, and the frozen configs built from them.
+
+Every flag has ``help=``. Options are Beam ``PipelineOptions`` subclasses, so
+the same command line carries Beam's own flags (``--runner``,
+``--temp_location``, ``--setup_file``, ``--direct_num_workers`` ...). Nothing
+here names a runner: runner settings come from a profile (see
+``pipelines/profiles/`` and ``deploy/runners/``).
+"""
+
+from __future__ import annotations
+
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines.catalog_io import FORMATS
+from transforms.features import WEIGHTINGS, TransformConfig
+from transforms.records import RecordSchema, parse_label_map
+from transforms.splits import SplitConfig
+from transforms.text import TextConfig
+
+
+class CatalogOptions(PipelineOptions):
+    """Where the catalog is and how its schema maps onto canonical fields."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--input", help="Catalog file path or glob (JSONL or CSV, .gz ok).")
+        parser.add_argument(
+            "--input-format", default="auto", choices=FORMATS, help="Force the input format."
+        )
+        parser.add_argument(
+            "--field",
+            action="append",
+            default=[],
+            help="CANONICAL=SOURCE column mapping, e.g. video_id=show_id (repeatable).",
+        )
+        parser.add_argument(
+            "--list-separator",
+            action="append",
+            default=[],
+            help="FIELD=SEP for list fields given as strings, e.g. categories=, (default |).",
+        )
+        parser.add_argument(
+            "--label-map",
+            help="JSON file mapping raw category values to names ({raw: name}, or a "
+            "YouTube videoCategoryListResponse such as US_category_id.json).",
+        )
+        parser.add_argument(
+            "--updated-at-format",
+            help="strptime format of updated_at (default: epoch seconds or ISO 8601).",
+        )
+        parser.add_argument(
+            "--split-key",
+            help="Source column the hash split groups on (default: the video_id column).",
+        )
+        parser.add_argument(
+            "--max-field-chars",
+            type=int,
+            default=100_000,
+            help="Text/tag fields longer than this are dead-lettered.",
+        )
+
+
+class TextOptions(PipelineOptions):
+    """How text is cleaned and tokenized (transforms/text.py)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument(
+            "--ascii-only", action="store_true", help="Fold accents and drop non-ASCII text."
+        )
+        parser.add_argument(
+            "--digits",
+            default="drop",
+            choices=("drop", "keep", "token"),
+            help="All-digit tokens: drop them, keep them, or replace them by <num>.",
+        )
+        parser.add_argument("--stem", action="store_true", help="Snowball English stemming.")
+        parser.add_argument(
+            "--keep-stopwords", action="store_true", help="Do not remove English stopwords."
+        )
+        parser.add_argument("--bigrams", action="store_true", help="Add word bigrams a_b.")
+        parser.add_argument(
+            "--max-tokens", type=int, default=5000, help="Keep at most this many tokens a video."
+        )
+
+
+class TransformOptions(PipelineOptions):
+    """tf.Transform vocabulary and weighting."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        defaults = TransformConfig()
+        parser.add_argument(
+            "--top-k", type=int, default=defaults.top_k, help="Vocabulary size cap."
+        )
+        parser.add_argument(
+            "--frequency-threshold",
+            type=int,
+            default=defaults.frequency_threshold,
+            help="Drop words seen fewer times than this in train.",
+        )
+        parser.add_argument(
+            "--oov-buckets",
+            type=int,
+            default=defaults.num_oov_buckets,
+            help="Hash buckets for out-of-vocabulary words.",
+        )
+        parser.add_argument(
+            "--weighting", default="tfidf", choices=WEIGHTINGS, help="Bag-of-words weights."
+        )
+        parser.add_argument(
+            "--min-label-count",
+            type=int,
+            default=1,
+            help="Drop categories with fewer train videos than this.",
+        )
+
+
+class PreprocessOptions(PipelineOptions):
+    """Splits and outputs of the preprocess job."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--output-dir", help="Directory the job writes (owned by the job).")
+        parser.add_argument(
+            "--split-ratios", default="80,10,10", help="TRAIN,EVAL,TEST percentages."
+        )
+        parser.add_argument("--split-salt", default="", help="Salt that reshuffles hash splits.")
+        parser.add_argument(
+            "--num-shards",
+            type=int,
+            default=0,
+            help="TFRecord shards per split; 0 lets the runner decide.",
+        )
+
+
+def record_schema(options: PipelineOptions) -> RecordSchema:
+    """The record schema from the catalog flags (reads --label-map now)."""
+    opts = options.view_as(CatalogOptions)
+    label_map = None
+    if opts.label_map:
+        with FileSystems.open(opts.label_map) as handle:
+            label_map = parse_label_map(handle.read().decode("utf-8"))
+    return RecordSchema.from_flags(
+        fields=opts.field,
+        separators=opts.list_separator,
+        label_map=label_map,
+        updated_at_format=opts.updated_at_format,
+        group_key=opts.split_key,
+        max_field_chars=opts.max_field_chars,
+    )
+
+
+def text_config(options: PipelineOptions) -> TextConfig:
+    opts = options.view_as(TextOptions)
+    return TextConfig(
+        ascii_only=opts.ascii_only,
+        digits=opts.digits,
+        stem=opts.stem,
+        remove_stopwords=not opts.keep_stopwords,
+        bigrams=opts.bigrams,
+        max_tokens=opts.max_tokens,
+    )
+
+
+def transform_config(options: PipelineOptions) -> TransformConfig:
+    opts = options.view_as(TransformOptions)
+    return TransformConfig(
+        top_k=opts.top_k,
+        frequency_threshold=opts.frequency_threshold,
+        num_oov_buckets=opts.oov_buckets,
+        weighting=opts.weighting,
+        min_label_count=opts.min_label_count,
+    )
+
+
+def split_config(options: PipelineOptions) -> SplitConfig:
+    opts = options.view_as(PreprocessOptions)
+    return SplitConfig.parse(opts.split_ratios, opts.split_salt)

@@ -1,0 +1,275 @@
+"""The preprocess job: catalog to tf-idf bag-of-words TFRecords + transform graph.
+
+ReadCatalog -> Deduplicate -> CleanAndTokenize -> AssignSplits ->
+AnalyzeAndTransform (vocabularies and idf from train only) -> WriteExamples,
+with every rejected record in dead letters and the counts in
+``preprocess_report.json`` (in = written + dead letters + duplicates).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+import apache_beam as beam
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines import jobs, report
+from pipelines.catalog_io import ReadCatalog, WriteDeadLetters
+from pipelines.options import (
+    CatalogOptions,
+    PreprocessOptions,
+    record_schema,
+    split_config,
+    text_config,
+    transform_config,
+)
+from pipelines.steps import CleanAndTokenize, Deduplicate
+from transforms.features import (
+    LABELS_VOCAB,
+    RAW_FEATURE_SPEC,
+    TOKENS_VOCAB,
+    TransformConfig,
+    make_preprocessing_fn,
+)
+from transforms.records import SPLITS, RecordSchema
+from transforms.splits import SplitConfig, group_split
+from transforms.text import TextConfig
+
+CONFIG_FILE = "preprocess_config.json"
+REPORT_FILE = "preprocess_report.json"
+OWNED_SUBDIRS = (
+    "data",
+    "dead_letters",
+    tft.TFTransformOutput.TRANSFORM_FN_DIR,
+    tft.TFTransformOutput.TRANSFORMED_METADATA_DIR,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class PreprocessConfig:
+    """Everything the preprocess graph depends on, resolved from the flags."""
+
+    input: str
+    output_dir: str
+    input_format: str = "auto"
+    schema: RecordSchema = RecordSchema()
+    text: TextConfig = TextConfig()
+    split: SplitConfig = SplitConfig()
+    transform: TransformConfig = TransformConfig()
+    num_shards: int = 0
+
+    @classmethod
+    def from_options(cls, options: PipelineOptions) -> PreprocessConfig:
+        catalog = options.view_as(CatalogOptions)
+        out = options.view_as(PreprocessOptions)
+        jobs.require(catalog.input, "--input is required")
+        jobs.require(out.output_dir, "--output-dir is required")
+        try:
+            return cls(
+                input=catalog.input,
+                output_dir=out.output_dir,
+                input_format=catalog.input_format,
+                schema=record_schema(options),
+                text=text_config(options),
+                split=split_config(options),
+                transform=transform_config(options),
+                num_shards=out.num_shards,
+            )
+        except (ValueError, OSError) as err:
+            raise jobs.JobError(str(err).splitlines()[0]) from None
+
+    @property
+    def temp_dir(self) -> str:
+        return FileSystems.join(self.output_dir, "tmp")
+
+
+def _assign_group_split(keyed, config: SplitConfig):
+    _, records = keyed
+    records = list(records)
+    shared = group_split([(r["group_key"], r["split"]) for r in records], config)
+    for record in records:
+        yield {**record, "split": record["split"] or shared}
+
+
+class AssignSplits(beam.PTransform):
+    """Own split wins; identical texts share one hash split (no leakage)."""
+
+    def __init__(self, config: SplitConfig):
+        super().__init__()
+        self._config = config
+
+    def expand(self, records):
+        return (
+            records
+            | "KeyByText" >> beam.Map(lambda record: (record["fingerprint"], record))
+            | "GroupIdenticalTexts" >> beam.GroupByKey()
+            | "ChooseSplit" >> beam.FlatMap(_assign_group_split, self._config)
+        )
+
+
+def _raw_features(record: dict) -> dict:
+    return {"video_id": record["video_id"], "tokens": record["tokens"], "labels": record["labels"]}
+
+
+class AnalyzeAndTransform(beam.PTransform):
+    """Analyzes train, transforms every split, writes the ``transform_fn``.
+
+    Returns ``({split: transformed instance dicts}, transformed_metadata)``.
+    """
+
+    def __init__(self, config: TransformConfig, output_dir: str, temp_dir: str):
+        super().__init__()
+        self._config, self._output_dir, self._temp_dir = config, output_dir, temp_dir
+
+    def expand(self, records):
+        metadata = tft.DatasetMetadata.from_feature_spec(RAW_FEATURE_SPEC)
+        parts = records | "BySplit" >> beam.Partition(lambda r, _: SPLITS.index(r["split"]), 3)
+        raw = {
+            split: part | f"RawFeatures{split.title()}" >> beam.Map(_raw_features)
+            for split, part in zip(SPLITS, parts, strict=True)
+        }
+        with tft_beam.Context(temp_dir=self._temp_dir):
+            (train, transformed_metadata), transform_fn = (
+                raw["train"],
+                metadata,
+            ) | "AnalyzeAndTransformTrain" >> tft_beam.AnalyzeAndTransformDataset(
+                make_preprocessing_fn(self._config)
+            )
+            outputs = {"train": train}
+            for split in SPLITS[1:]:
+                outputs[split], _ = (
+                    (raw[split], metadata),
+                    transform_fn,
+                ) | f"Transform{split.title()}" >> tft_beam.TransformDataset()
+            _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(self._output_dir)
+        return outputs, transformed_metadata
+
+
+class WriteExamples(beam.PTransform):
+    """Transformed rows to GZIP TFRecord shards of ``tf.train.Example``."""
+
+    def __init__(self, prefix: str, schema, num_shards: int):
+        super().__init__()
+        self._prefix, self._schema, self._num_shards = prefix, schema, num_shards
+
+    def expand(self, rows):
+        coder = tft.coders.ExampleProtoCoder(self._schema)
+        return (
+            rows
+            | "Encode" >> beam.Map(coder.encode)
+            | "Write"
+            >> beam.io.WriteToTFRecord(
+                self._prefix,
+                file_name_suffix=".tfrecord.gz",
+                num_shards=self._num_shards,
+                compression_type=CompressionTypes.GZIP,
+            )
+        )
+
+
+def _split_stats(split: str, rows):
+    yield ("records", "written", split), 1
+    yield ("tokens", split, "total"), int(rows["num_tokens"])
+    yield ("tokens", split, "oov"), int(rows["num_oov_tokens"])
+
+
+def _label_stats(record: dict):
+    for label in record["labels"]:
+        yield ("labels", record["split"], label), 1
+    if not record["labels"]:
+        yield ("records", "unlabelled", record["split"]), 1
+
+
+def build_pipeline(p: beam.Pipeline, config: PreprocessConfig) -> None:
+    """Adds the whole preprocess graph to ``p``."""
+    read = p | "ReadCatalog" >> ReadCatalog(config.input, config.schema, config.input_format)
+    unique = read.records | "Deduplicate" >> Deduplicate()
+    cleaned = unique.records | "CleanAndTokenize" >> CleanAndTokenize(config.text)
+    records = cleaned.records | "AssignSplits" >> AssignSplits(config.split)
+    dead = (read.dead_letters, cleaned.dead_letters) | "FlattenDeadLetters" >> beam.Flatten()
+    _ = dead | "WriteDeadLetters" >> WriteDeadLetters(config.output_dir)
+    splits, metadata = records | "AnalyzeAndTransform" >> AnalyzeAndTransform(
+        config.transform, config.output_dir, config.temp_dir
+    )
+    stats = [
+        read.records | "CountParsed" >> report.count_as(("records", "parsed")),
+        unique.duplicates | "DuplicateStats" >> beam.Map(lambda n: (("records", "duplicates"), n)),
+        dead
+        | "DeadLetterStats" >> beam.Map(lambda d: (("dead_letters", d["stage"], d["reason"]), 1)),
+        records | "LabelStats" >> beam.FlatMap(_label_stats),
+        records | "TokenQuantiles" >> report.TokenQuantiles(("tokens", "per_video")),
+    ]
+    for split, rows in splits.items():
+        prefix = FileSystems.join(config.output_dir, "data", split, "part")
+        _ = rows | f"Write{split.title()}" >> WriteExamples(
+            prefix, metadata.schema, config.num_shards
+        )
+        stats.append(
+            rows | f"Stats{split.title()}" >> beam.FlatMap(lambda r, s=split: _split_stats(s, r))
+        )
+    _ = (
+        stats
+        | "FlattenStats" >> beam.Flatten()
+        | "WriteStats" >> report.WriteStats(config.output_dir)
+    )
+
+
+def finalize_report(config: PreprocessConfig, seconds: float) -> dict:
+    """Combines the pipeline's stats with vocabulary sizes into the run report."""
+    stats = report.read_json(FileSystems.join(config.output_dir, report.STATS_FILE))
+    output = tft.TFTransformOutput(config.output_dir)
+    records = stats.get("records", {})
+    dead = sum(sum(reasons.values()) for reasons in stats.get("dead_letters", {}).values())
+    dead_read = sum(stats.get("dead_letters", {}).get("read", {}).values())
+    written = sum(records.get("written", {}).values())
+    records_in = records.get("parsed", 0) + dead_read
+    duplicates = records.get("duplicates", 0)
+    tokens = stats.get("tokens", {})
+    result = {
+        "records": {
+            "read": records_in,
+            "duplicates_removed": duplicates,
+            "dead_lettered": dead,
+            "written": written,
+            "written_per_split": {s: records.get("written", {}).get(s, 0) for s in SPLITS},
+            "unlabelled_per_split": records.get("unlabelled", {}),
+            "balanced": records_in == written + dead + duplicates,
+        },
+        "dead_letters": stats.get("dead_letters", {}),
+        "vocabulary": {
+            "size": output.vocabulary_size_by_name(TOKENS_VOCAB),
+            "oov_buckets": config.transform.num_oov_buckets,
+            "oov_token_rate": {
+                s: round(t.get("oov", 0) / t["total"], 6)
+                for s, t in tokens.items()
+                if s in SPLITS and t.get("total")
+            },
+        },
+        "labels": {"size": output.vocabulary_size_by_name(LABELS_VOCAB), **stats.get("labels", {})},
+        "tokens_per_video": tokens.get("per_video", {}),
+        "run_seconds": round(seconds, 3),
+    }
+    report.write_json(FileSystems.join(config.output_dir, REPORT_FILE), result)
+    return result
+
+
+def run(argv: list[str] | None = None) -> dict:
+    """Parses flags, runs the job, writes and returns the report."""
+    options = PipelineOptions(argv)
+    config = PreprocessConfig.from_options(options)
+    jobs.require_input(config.input)
+    jobs.prepare_output_dir(config.output_dir, OWNED_SUBDIRS + (report.STATS_FILE, "tmp"))
+    report.write_json(FileSystems.join(config.output_dir, CONFIG_FILE), jobs.to_jsonable(config))
+    start = time.monotonic()
+    with beam.Pipeline(options=options) as p:
+        build_pipeline(p, config)
+    result = finalize_report(config, time.monotonic() - start)
+    jobs.remove(config.temp_dir)
+    logging.info("preprocess done: %s", result["records"])
+    return result

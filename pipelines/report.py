@@ -1,0 +1,81 @@
+"""Run statistics computed inside the pipeline, and the run report.
+
+Each step contributes ``(key_tuple, number)`` pairs; they are summed and
+written as one nested JSON object, which the launcher turns into the report
+once the pipeline is done (adding vocabulary sizes and run time).
+"""
+
+from __future__ import annotations
+
+import json
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+STATS_FILE = "_pipeline_stats.json"
+_QUANTILES = 21  # 0, 5, ..., 100 percent
+
+
+def count_as(key: tuple):
+    """A PTransform counting a PCollection into one ``(key, n)`` stat."""
+    return beam.combiners.Count.Globally() | beam.Map(lambda n: (key, n))
+
+
+class TokenQuantiles(beam.PTransform):
+    """p50/p95/max tokens per video as stats under ``(prefix, ...)``."""
+
+    def __init__(self, prefix: tuple):
+        super().__init__()
+        self._prefix = prefix
+
+    def expand(self, records):
+        return (
+            records
+            | "Lengths" >> beam.Map(lambda record: len(record["tokens"]))
+            | "Quantiles" >> beam.ApproximateQuantiles.Globally(_QUANTILES)
+            | "Pick" >> beam.FlatMap(self._pick)
+        )
+
+    def _pick(self, quantiles):
+        if quantiles:
+            yield (*self._prefix, "p50"), quantiles[10]
+            yield (*self._prefix, "p95"), quantiles[19]
+            yield (*self._prefix, "max"), quantiles[20]
+
+
+def nest(pairs) -> dict:
+    """``[(("a", "b"), 1)]`` to ``{"a": {"b": 1}}``."""
+    root: dict = {}
+    for key, value in sorted(pairs, key=lambda pair: tuple(map(str, pair[0]))):
+        node = root
+        for part in key[:-1]:
+            node = node.setdefault(str(part), {})
+        node[str(key[-1])] = value
+    return root
+
+
+class WriteStats(beam.PTransform):
+    """Sums the stat pairs and writes them as one JSON file."""
+
+    def __init__(self, output_dir: str):
+        super().__init__()
+        self._path = FileSystems.join(output_dir, STATS_FILE)
+
+    def expand(self, pairs):
+        return (
+            pairs
+            | "Sum" >> beam.CombinePerKey(sum)
+            | "Collect" >> beam.combiners.ToList()
+            | "Nest" >> beam.Map(lambda items: json.dumps(nest(items), indent=2, sort_keys=True))
+            | "Write" >> beam.io.WriteToText(self._path, shard_name_template="")
+        )
+
+
+def read_json(path: str) -> dict:
+    with FileSystems.open(path) as handle:
+        return json.loads(handle.read().decode("utf-8"))
+
+
+def write_json(path: str, payload: dict) -> None:
+    with FileSystems.create(path) as handle:
+        handle.write(json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False).encode())

@@ -1,0 +1,121 @@
+"""Steps shared by every catalog job (preprocess, predict, nightly).
+
+Each is a named ``PTransform``; the DoFns keep only picklable config in
+``__init__`` and count what they do with Beam metrics.
+"""
+
+from __future__ import annotations
+
+import math
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pipelines.catalog_io import DEAD, RECORDS, dead_letter
+from transforms.splits import text_fingerprint
+from transforms.text import TextConfig, text_tokens
+
+DUPLICATES = "duplicates"
+
+
+def _order_key(record: dict) -> tuple:
+    """Latest ``updated_at`` wins; without one (or on ties), the last seen."""
+    updated = record.get("updated_at")
+    return (-math.inf if updated is None else updated, *record["_pos"])
+
+
+class LatestRecordFn(beam.CombineFn):
+    """Keeps the latest version of a video and how many versions there were."""
+
+    def create_accumulator(self):
+        return None, 0
+
+    def add_input(self, accumulator, record):
+        best, count = accumulator
+        if best is None or _order_key(record) >= _order_key(best):
+            best = record
+        return best, count + 1
+
+    def merge_accumulators(self, accumulators):
+        best, total = None, 0
+        for record, count in accumulators:
+            total += count
+            if record is not None and (best is None or _order_key(record) >= _order_key(best)):
+                best = record
+        return best, total
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+class _EmitLatestFn(beam.DoFn):
+    def __init__(self):
+        self._dropped = Metrics.counter("catalog", "duplicates_removed")
+
+    def process(self, keyed):
+        _, (record, count) = keyed
+        if count > 1:
+            self._dropped.inc(count - 1)
+            yield beam.pvalue.TaggedOutput(DUPLICATES, count - 1)
+        yield record
+
+
+class Deduplicate(beam.PTransform):
+    """One record per ``video_id``; ``.duplicates`` carries how many were removed."""
+
+    def expand(self, records):
+        return (
+            records
+            | "KeyByVideoId" >> beam.Map(lambda record: (record["video_id"], record))
+            | "KeepLatest" >> beam.CombinePerKey(LatestRecordFn())
+            | "Emit" >> beam.ParDo(_EmitLatestFn()).with_outputs(DUPLICATES, main=RECORDS)
+        )
+
+
+def record_fields(record: dict) -> list[str | None]:
+    """The text fields a video is described by, in tokenizing order."""
+    return [record.get("title"), record.get("description"), *record.get("tags", [])]
+
+
+class _CleanFn(beam.DoFn):
+    def __init__(self, config: TextConfig):
+        self._config = config
+        self._cleaned = Metrics.counter("catalog", "records_cleaned")
+        self._empty = Metrics.counter("catalog", "records_empty_text")
+        self._tokens = Metrics.distribution("catalog", "tokens_per_video")
+
+    def process(self, record):
+        tokens = text_tokens(record_fields(record), self._config)
+        source, offset = record.pop("_pos", ("", -1))
+        if not tokens:
+            self._empty.inc()
+            yield beam.pvalue.TaggedOutput(
+                DEAD, dead_letter("clean", "empty_text", record, source, offset)
+            )
+            return
+        self._cleaned.inc()
+        self._tokens.update(len(tokens))
+        yield {
+            "video_id": record["video_id"],
+            "tokens": tokens,
+            "labels": record.get("categories", []),
+            "split": record.get("split"),
+            "group_key": record.get("group_key", record["video_id"]),
+            "fingerprint": text_fingerprint(tokens),
+        }
+
+
+class CleanAndTokenize(beam.PTransform):
+    """Canonical records to token lists (``transforms.text``); empty text is dead-lettered.
+
+    Returns ``.records`` and ``.dead_letters``.
+    """
+
+    def __init__(self, config: TextConfig):
+        super().__init__()
+        self._config = config
+
+    def expand(self, records):
+        return records | "Tokenize" >> beam.ParDo(_CleanFn(self._config)).with_outputs(
+            DEAD, main=RECORDS
+        )

@@ -1,0 +1,34 @@
+"""catalog-tagger: tag a video catalog with categories, at catalog scale.
+
+setup.py (not only pyproject.toml) because Beam workers install the pipeline
+package with ``--setup_file ./setup.py`` on Dataflow, Flink and Spark.
+"""
+
+from setuptools import setup
+
+REQUIRES = [
+    "apache-beam==2.77.0",
+    "tensorflow==2.21.0",
+    "tensorflow-transform==1.21.0",
+    "tf-keras==2.21.0",
+    "nltk==3.10.4",
+    "numpy>=1.26,<3",
+]
+
+setup(
+    name="catalog-tagger",
+    version="0.1.0",
+    description="Batch multi-label tagging of video catalogs with Beam, tf.Transform and Keras.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11,<3.12",
+    packages=["pipelines", "transforms", "models"],
+    package_data={"transforms": ["data/*.txt"], "pipelines": ["profiles/*.args"]},
+    include_package_data=True,
+    install_requires=REQUIRES,
+    extras_require={
+        "dev": ["pytest==9.0.3", "ruff==0.17.6", "build"],
+        "bench": ["scikit-learn==1.9.1"],
+    },
+    entry_points={"console_scripts": ["catalog-tagger=pipelines.cli:main"]},
+)

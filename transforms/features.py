@@ -1,0 +1,139 @@
+"""The tf.Transform graph: token vocabulary, tf-idf bag-of-words, label ids.
+
+``preprocessing_fn`` is traced once by tf.Transform during analysis (on the
+train split only, so eval/test never leak into the vocabulary or the idf) and
+embedded in the ``transform_fn`` SavedModel that the trainer and the batch
+predictor apply, so training and serving vectorize identically.
+
+Output features, all ragged per video:
+  ``token_ids`` int64 and ``token_weights`` float32: one entry per distinct
+  term (ids ``[0, V)`` are vocabulary words, ``[V, V + oov_buckets)`` hash
+  buckets of unseen words); ``label_ids`` int64; and the scalars
+  ``num_tokens`` / ``num_oov_tokens`` used for the OOV-rate report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+TOKENS_VOCAB = "tokens"
+LABELS_VOCAB = "labels"
+WEIGHTINGS = ("tfidf", "count", "binary")
+
+RAW_FEATURE_SPEC = {
+    "video_id": tf.io.FixedLenFeature([], tf.string),
+    "tokens": tf.io.VarLenFeature(tf.string),
+    "labels": tf.io.VarLenFeature(tf.string),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformConfig:
+    """Vocabulary and weighting hyperparameters of the transform."""
+
+    top_k: int = 200_000
+    frequency_threshold: int = 2
+    num_oov_buckets: int = 1_000
+    weighting: str = "tfidf"
+    min_label_count: int = 1
+
+    def __post_init__(self) -> None:
+        if self.top_k < 1:
+            raise ValueError(f"top_k must be >= 1. Received: top_k={self.top_k}")
+        if self.frequency_threshold < 0:
+            raise ValueError(
+                f"frequency_threshold must be >= 0. Received: {self.frequency_threshold}"
+            )
+        if self.num_oov_buckets < 0:
+            raise ValueError(f"num_oov_buckets must be >= 0. Received: {self.num_oov_buckets}")
+        if self.weighting not in WEIGHTINGS:
+            raise ValueError(f"weighting must be one of {WEIGHTINGS}. Received: {self.weighting!r}")
+        if self.min_label_count < 1:
+            raise ValueError(f"min_label_count must be >= 1. Received: {self.min_label_count}")
+
+
+def preprocessing_fn(inputs: dict, config: TransformConfig = TransformConfig()) -> dict:
+    """Maps raw ``video_id``/``tokens``/``labels`` to the model's features."""
+    ids, num_buckets = token_ids(inputs["tokens"], config)
+    known = tf.sparse.retain(ids, ids.values >= 0)
+    term_ids, term_weights = bag_of_words(known, num_buckets, config.weighting)
+    in_vocabulary = (ids.values >= 0) & (ids.values < num_buckets - config.num_oov_buckets)
+    return {
+        "video_id": inputs["video_id"],
+        "token_ids": term_ids,
+        "token_weights": term_weights,
+        "label_ids": label_ids(inputs["labels"], config),
+        "num_tokens": _row_count(ids, tf.ones_like(ids.values)),
+        "num_oov_tokens": _row_count(ids, tf.cast(~in_vocabulary, tf.int64)),
+    }
+
+
+def make_preprocessing_fn(config: TransformConfig):
+    """``preprocessing_fn`` bound to ``config``, as tf.Transform expects."""
+    return functools.partial(preprocessing_fn, config=config)
+
+
+def token_ids(
+    tokens: tf.SparseTensor, config: TransformConfig
+) -> tuple[tf.SparseTensor, tf.Tensor]:
+    """Token strings to ids, and the id space size (vocabulary + OOV buckets).
+
+    Unseen words hash into the OOV buckets, or are -1 without buckets. The
+    caller drops the -1s before ``tft.tfidf``, which takes ids modulo the
+    vocabulary size and would fold -1 onto the last real word.
+    """
+    ids = tft.compute_and_apply_vocabulary(
+        tokens,
+        top_k=config.top_k,
+        frequency_threshold=config.frequency_threshold,
+        num_oov_buckets=config.num_oov_buckets,
+        vocab_filename=TOKENS_VOCAB,
+    )
+    return ids, tft.get_num_buckets_for_transformed_feature(ids)
+
+
+def bag_of_words(
+    ids: tf.SparseTensor, num_buckets: tf.Tensor, weighting: str
+) -> tuple[tf.SparseTensor, tf.SparseTensor]:
+    """One (id, weight) per distinct term of each video.
+
+    ``num_buckets`` counts the OOV buckets too, so no id is ever taken modulo
+    a size smaller than itself.
+    """
+    if weighting == "tfidf":
+        return tft.tfidf(ids, num_buckets)
+    counts = tf.sparse.bincount(ids, axis=-1, binary_output=weighting == "binary")
+    weights = tf.cast(counts.values, tf.float32)
+    return (
+        _compact(tf.SparseTensor(counts.indices, counts.indices[:, 1], counts.dense_shape)),
+        _compact(tf.SparseTensor(counts.indices, weights, counts.dense_shape)),
+    )
+
+
+def label_ids(labels: tf.SparseTensor, config: TransformConfig) -> tf.SparseTensor:
+    """Category names to ids; labels rarer than ``min_label_count`` are dropped."""
+    ids = tft.compute_and_apply_vocabulary(
+        labels,
+        frequency_threshold=config.min_label_count,
+        vocab_filename=LABELS_VOCAB,
+    )
+    return _compact(tf.sparse.retain(ids, ids.values >= 0))
+
+
+def _compact(sparse: tf.SparseTensor) -> tf.SparseTensor:
+    """Renumbers each row's entries 0..n-1, as a ragged (VarLen) output needs."""
+    ragged = tf.RaggedTensor.from_value_rowids(
+        sparse.values, sparse.indices[:, 0], nrows=sparse.dense_shape[0]
+    )
+    return ragged.to_sparse()
+
+
+def _row_count(ids: tf.SparseTensor, values: tf.Tensor) -> tf.Tensor:
+    """Per-video sum of ``values`` laid out like ``ids``: an int64 [batch]."""
+    return tf.math.unsorted_segment_sum(
+        values, ids.indices[:, 0], num_segments=tf.shape(ids, out_type=tf.int64)[0]
+    )
