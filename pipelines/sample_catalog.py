@@ -26,8 +26,8 @@ import os
 import random
 import time
 from bisect import bisect
-from collections.abc import Iterable, Iterator
-from typing import Any, BinaryIO
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 CATEGORIES: tuple[str, ...] = (
     "Music", "Gaming", "Cooking", "Travel", "Sports", "Science", "Comedy", "News",
@@ -170,9 +170,9 @@ _OVERSIZED_TEXT = ("lorem ipsum dolor sit amet " * (OVERSIZED_FIELD_CHARS // 27 
 _BASE_TS = 1_704_067_200  # 2024-01-01T00:00:00Z
 _SPAN_S = 2 * 365 * 86_400
 _MAX_ID = 9_999_999  # malformed lines take ids from the top; valid videos from 0
-_CONFUSION = float(os.environ.get("XC", "0.10"))  # share of keyword slots given to another category
-_PARTNER_CONFOUND = float(os.environ.get("XP", "0.5"))
-_LABEL_SHARES = tuple(json.loads(os.environ.get("XS", "[[1.0], [0.7, 0.3], [0.6, 0.2, 0.2]]")))
+_CONFUSION = 0.12  # ~10% of keyword slots go to an unlabelled "confounder" category
+_PARTNER_CONFOUND = 0.7  # how often the confounder is a usual partner of the primary
+_LABEL_SHARES = ((1.0,), (0.8, 0.2), (0.7, 0.15, 0.15))  # keyword share per label
 _ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
@@ -236,6 +236,19 @@ def _encode(obj: Any) -> bytes:
     return _JSON(obj).encode("utf-8")
 
 
+def _keyword_slots(key: tuple[int, ...], n: int) -> list[str]:
+    """``n`` keywords of the categories in ``key`` (primary first), split by _LABEL_SHARES."""
+    shares = _LABEL_SHARES[len(key) - 1]
+    counts = [round(n * share) for share in shares[1:]]
+    counts.insert(0, n - sum(counts))
+    offset = 7 * sum(key)  # vary which keywords a small share covers
+    return [
+        _KW[c][(offset + i) % len(_KW[c])]
+        for c, count in zip(key, counts, strict=True)
+        for i in range(count)
+    ]
+
+
 class _CatalogGenerator:
     """Plans the line order up front, then renders the lines lazily with one RNG."""
 
@@ -244,7 +257,7 @@ class _CatalogGenerator:
             raise ValueError(f"videos must be in [1, 9000000], got {videos}")
         self.rng = random.Random(seed)
         self.videos = videos
-        self._pools: dict[tuple[int, ...], tuple[list[str], tuple[str, ...]]] = {}
+        self._pools: dict[tuple[int, ...], tuple[list[str], list[str]]] = {}
         self._originals: dict[int, tuple[dict[str, Any], int]] = {}
         rng = self.rng
         n_empty = max(1, round(videos * 0.005))
@@ -304,14 +317,11 @@ class _CatalogGenerator:
         """
         pool = self._pools.get(key)
         if pool is None:
-            shares = _LABEL_SHARES[len(key) - 1]
-            own: list[str] = []
-            for n_kw in (60 + 16 * len(key), 256):
-                counts = [round(n_kw * share) for share in shares[1:]]
-                counts.insert(0, n_kw - sum(counts))
-                own.extend(_KW[c][i % len(_KW[c])] for c, n in zip(key, counts) for i in range(n))
-            mixed = own[: len(own) - 256] + [_FILLER[i % len(_FILLER)] for i in range(len(own) - 256, 256)]
-            pool = self._pools[key] = (mixed, own[-256:])
+            n_kw = 60 + 16 * len(key)
+            mixed = _keyword_slots(key, n_kw) + [
+                _FILLER[i % len(_FILLER)] for i in range(256 - n_kw)
+            ]
+            pool = self._pools[key] = (mixed, _keyword_slots(key, 256))
         return pool
 
     def _draw(self, pool: list[str], lo: int, hi: int) -> list[str]:
@@ -328,13 +338,15 @@ class _CatalogGenerator:
             other = int(rand() * len(CATEGORIES))
         return other
 
-    def _confuse(self, words: list[str], other: int, slots: float) -> None:
-        """Overwrite ~_CONFUSION of ``slots`` keyword slots with words of category ``other``."""
-        rand = self.rng.random
-        n = int(slots * _CONFUSION + rand())
-        if n and words:
-            pool = _KW[other]
-            for _ in range(n):
+    def _confuse(self, other: int, *fields: tuple[list[str], float]) -> None:
+        """Give ~_CONFUSION of each field's keyword slots to category ``other``.
+
+        A field is ``(words, keyword share)``; expected replacements are fractional, so
+        the count is rounded up or down at random.
+        """
+        rand, pool = self.rng.random, _KW[other]
+        for words, share in fields:
+            for _ in range(int(len(words) * share * _CONFUSION + rand())):
                 words[int(rand() * len(words))] = pool[int(rand() * len(pool))]
 
     def _url(self) -> str:
@@ -351,12 +363,11 @@ class _CatalogGenerator:
             f"https://youtu.be/{code}",
         )[kind]
 
-    def _description(self, mixed: list[str], other: int, bits: int) -> str | None:
+    def _description(self, words: list[str], bits: int) -> str | None:
+        """Description text with HTML / URL / literal-backslash-n noise; None means no key."""
         rng = self.rng
-        if (bits >> 70 & 1023) < 102:  # ~10% empty: "" or no key at all
+        if not words:  # ~10% empty: "" or no key at all
             return None if bits >> 80 & 1 else ""
-        words = self._draw(mixed, 3, 60)
-        self._confuse(words, other, len(words) * 0.4)
         if (bits >> 10 & 1023) < 154:  # ~15% HTML
             words.insert(rng.randrange(len(words) + 1), rng.choice(_HTML_BREAKS))
             i = rng.randrange(len(words))
@@ -375,12 +386,16 @@ class _CatalogGenerator:
         rng = self.rng
         mixed, own = self._pool(key)
         other = self._confounder(key)
-        bits = rng.getrandbits(100)  # 10-bit noise slots 0..7, then single bits
+        # One draw decides the noise. 10-bit slots (value < p*1024 means "on"): 0 emoji,
+        # 1 HTML, 2 URL, 3 literal \n, 4 accented, 5 non-Latin, 6 "|" tags, 7 empty
+        # description; then single bits 80-83 pick variants, 84-91 a title keyword and
+        # 92-99 an emoji.
+        bits = rng.getrandbits(100)
         title = self._draw(mixed, 3, 9)
         title.insert(int(rng.random() * len(title)), own[bits >> 84 & 255])
-        self._confuse(title, other, len(title) * 0.5)
         tags = self._draw(own, 2, 8)
-        self._confuse(tags, other, len(tags))
+        words = [] if (bits >> 70 & 1023) < 102 else self._draw(mixed, 3, 60)
+        self._confuse(other, (title, 0.5), (tags, 1.0), (words, 0.4))
         for slot, p, side, table in ((40, 82, 82, _ACCENTED), (50, 51, 83, _NON_LATIN)):
             if (bits >> slot & 1023) < p:  # ~8% accented / ~5% non-Latin, in title or tags
                 phrases = table[key[int(rng.random() * len(key))]]
@@ -391,7 +406,7 @@ class _CatalogGenerator:
             title.insert(0 if bits >> 81 & 1 else len(title), _EMOJI[(bits >> 92) % len(_EMOJI)])
         text = " ".join(title)
         record: dict[str, Any] = {"video_id": video_id, "title": text[:1].upper() + text[1:]}
-        description = self._description(mixed, other, bits)
+        description = self._description(words, bits)
         if description is not None:
             record["description"] = description
         tags = list(dict.fromkeys(tags))
@@ -445,7 +460,7 @@ class _CatalogGenerator:
             return text[: rng.randrange(1, len(text) - 1)].encode("utf-8")
         if kind == "json_array":
             return _encode([record] if nth % 2 == 0 else [video_id, record["title"]])
-        if kind == "missing_video_id":
+        if kind == "missing_video_id":  # no key, an "id" key instead, or "video_id": null
             del record["video_id"]
             if nth % 3 == 1:
                 record = {"id": video_id, **record}
@@ -468,10 +483,10 @@ def generate_lines(videos: int = 3000, seed: int = 0) -> tuple[list[bytes], Samp
     return list(generator.lines()), generator.manifest
 
 
-def _write_lines(out: BinaryIO, lines: Iterable[bytes], batch: int = 4096) -> None:
+def _write_lines(write: Callable[[bytes], object], lines: Iterable[bytes]) -> None:
     it = iter(lines)
-    while chunk := list(itertools.islice(it, batch)):
-        out.write(b"\n".join(chunk) + b"\n")
+    while chunk := list(itertools.islice(it, 4096)):
+        write(b"\n".join(chunk) + b"\n")
 
 
 def write_sample_catalog(
@@ -490,9 +505,9 @@ def write_sample_catalog(
     with open(path, "wb") as raw:
         if path.endswith(".gz"):
             with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz:
-                _write_lines(gz, generator.lines())  # type: ignore[arg-type]
+                _write_lines(gz.write, generator.lines())
         else:
-            _write_lines(raw, generator.lines())
+            _write_lines(raw.write, generator.lines())
     return generator.manifest
 
 

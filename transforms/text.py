@@ -89,15 +89,19 @@ DEFAULT_CONFIG = TextConfig()
 _ESCAPED_WS_RE = regex.compile(r"\\[nrt]|[\n\r\t]")
 _SCRIPT_STYLE_RE = regex.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", regex.I | regex.S)
 # A tag must start with a letter, "/", "!" or "?" so that "a < b" or "<3" survive.
-_TAG_RE = regex.compile(r"<!--.*?-->|<[a-z/!?][^<>]*>", regex.I | regex.S)
+_TAG_RE = regex.compile(r"<[a-z/!?][^<>]*+>", regex.I)
+# URL / e-mail patterns stay linear on hostile input such as "a.a.a.a...": possessive
+# quantifiers (no backtracking), a look-behind so a match can only start at a word start,
+# and a look-behind (not a backtracking group) to check the top-level domain.
 _URL_CHARS = r"[^\s<>\"]"
-_DOMAIN = r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}"
+_START = r"(?<![a-z0-9._%+@/-])"
+_DOMAIN = r"[a-z0-9-]++(?:\.[a-z0-9-]++)++(?<=\.[a-z]{2,})"
 _URL_EMAIL_RE = regex.compile(
     rf"""
-    \b(?:https?|ftp)://{_URL_CHARS}+                 # scheme URLs
-    | \bwww\d{{0,3}}\.{_URL_CHARS}+                  # www.example.com...
-    | \b[a-z0-9._%+-]+@{_DOMAIN}\b                   # e-mail addresses
-    | \b{_DOMAIN}/{_URL_CHARS}*                      # bare domain with a path: bit.ly/x
+    \b(?:https?|ftp)://{_URL_CHARS}++                # scheme URLs
+    | \bwww\d{{0,3}}\.{_URL_CHARS}++                 # www.example.com...
+    | {_START}[a-z0-9._%+-]++@{_DOMAIN}              # e-mail addresses
+    | {_START}{_DOMAIN}/{_URL_CHARS}*+               # bare domain with a path: bit.ly/x
     """,
     regex.I | regex.X,
 )

@@ -1,0 +1,149 @@
+"""preprocessing_fn on inline rows: exact vocabularies, tf-idf weights and ids."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import apache_beam as beam
+import numpy as np
+import pytest
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+
+from tests.conftest import local_options
+from transforms.features import (
+    LABELS_VOCAB,
+    RAW_FEATURE_SPEC,
+    TOKENS_VOCAB,
+    TransformConfig,
+    make_preprocessing_fn,
+)
+
+TRAIN = [
+    {"video_id": "a", "tokens": ["pie", "pie", "jam", "zebra"], "labels": ["food"]},
+    {"video_id": "b", "tokens": ["pie", "tea"], "labels": ["food", "drink"]},
+    {"video_id": "c", "tokens": ["tea", "jam", "jam"], "labels": ["drink", "rare"]},
+    {"video_id": "d", "tokens": ["tea"], "labels": ["food"]},
+]
+# An eval row full of words never seen in train, plus one known word.
+EVAL = [{"video_id": "e", "tokens": ["unseen", "novel", "pie", "gibberish"], "labels": ["fun"]}]
+
+
+CONFIGS = {
+    "tfidf": TransformConfig(frequency_threshold=2, num_oov_buckets=3, min_label_count=2),
+    "no_oov": TransformConfig(frequency_threshold=2, num_oov_buckets=0),
+    "count": TransformConfig(frequency_threshold=2, num_oov_buckets=0, weighting="count"),
+    "binary": TransformConfig(frequency_threshold=2, num_oov_buckets=0, weighting="binary"),
+}
+
+
+def _to_json(row: dict) -> str:
+    return json.dumps(
+        {k: np.asarray(v).tolist() for k, v in row.items() if k != "video_id"}
+        | {"video_id": row["video_id"].decode()}
+    )
+
+
+def _add_transform(p, name: str, config: TransformConfig, out_dir: str) -> None:
+    metadata = tft.DatasetMetadata.from_feature_spec(RAW_FEATURE_SPEC)
+    with tft_beam.Context(temp_dir=f"{out_dir}/tmp"):
+        (train, _), transform_fn = (
+            p | f"Train{name}" >> beam.Create(TRAIN),
+            metadata,
+        ) | f"Analyze{name}" >> tft_beam.AnalyzeAndTransformDataset(make_preprocessing_fn(config))
+        (evals, _) = ((p | f"Eval{name}" >> beam.Create(EVAL), metadata), transform_fn) | (
+            f"Transform{name}" >> tft_beam.TransformDataset()
+        )
+        _ = transform_fn | f"Write{name}" >> tft_beam.WriteTransformFn(out_dir)
+    _ = (
+        (train, evals)
+        | f"Flatten{name}" >> beam.Flatten()
+        | f"Json{name}" >> beam.Map(_to_json)
+        | f"Rows{name}" >> beam.io.WriteToText(f"{out_dir}/rows", shard_name_template="")
+    )
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every config transformed in one pipeline: ``{name: (TFTransformOutput, rows)}``."""
+    root = tmp_path_factory.mktemp("features")
+    with beam.Pipeline(options=local_options()) as p:
+        for name, config in CONFIGS.items():
+            _add_transform(p, name, config, str(root / name))
+    result = {}
+    for name in CONFIGS:
+        lines = (root / name / "rows").read_text().splitlines()
+        rows = {row["video_id"]: row for row in map(json.loads, lines)}
+        result[name] = (tft.TFTransformOutput(str(root / name)), rows)
+    return result
+
+
+@pytest.fixture(scope="module")
+def tfidf_run(runs):
+    return runs["tfidf"]
+
+
+def _idf(df: int, n_docs: int = 4) -> float:
+    return 1 + math.log((n_docs + 1) / (df + 1))
+
+
+def test_vocabularies_are_named_sorted_and_thresholded(tfidf_run):
+    output, _ = tfidf_run
+    # counts: jam 3, pie 3, tea 3, zebra 1 (< threshold 2); ties break by token descending.
+    assert output.vocabulary_by_name(TOKENS_VOCAB) == [b"tea", b"pie", b"jam"]
+    assert output.vocabulary_size_by_name(TOKENS_VOCAB) == 3
+    # food 3, drink 2, rare 1 (< min_label_count 2)
+    assert output.vocabulary_by_name(LABELS_VOCAB) == [b"food", b"drink"]
+
+
+def test_tfidf_rows(tfidf_run):
+    _, rows = tfidf_run
+    a = rows["a"]  # pie x2, jam, zebra (OOV) -> 4 tokens; df: pie 2, jam 2 of 4 docs
+    ids = a["token_ids"]
+    weights = dict(zip(ids, a["token_weights"], strict=True))
+    assert ids[:2] == [1, 2] and ids[2] in (3, 4, 5)
+    np.testing.assert_allclose(weights[1], 2 / 4 * _idf(2), rtol=1e-6)
+    np.testing.assert_allclose(weights[2], 1 / 4 * _idf(2), rtol=1e-6)
+    np.testing.assert_allclose(weights[ids[2]], 1 / 4 * _idf(1), rtol=1e-6)
+    assert (a["num_tokens"], a["num_oov_tokens"]) == (4, 1)
+    assert a["label_ids"] == [0]
+    assert rows["c"]["label_ids"] == [1]  # "rare" dropped: below min_label_count
+    assert rows["d"]["token_ids"] == [0]
+    np.testing.assert_allclose(rows["d"]["token_weights"], [_idf(3)], rtol=1e-6)
+
+
+def test_unseen_words_never_land_on_a_real_words_id(tfidf_run):
+    _, rows = tfidf_run
+    e = rows["e"]
+    ids = e["token_ids"]
+    assert 1 in ids  # pie
+    unseen = [i for i in ids if i != 1]
+    assert unseen and all(3 <= i < 3 + 3 for i in unseen)  # only OOV buckets [V, V + oov)
+    assert (e["num_tokens"], e["num_oov_tokens"]) == (4, 3)
+    assert e["label_ids"] == []  # "fun" never seen in train
+
+
+def test_no_oov_buckets_drops_unseen_words_instead_of_folding_them(runs):
+    _, rows = runs["no_oov"]
+    e = rows["e"]
+    assert e["token_ids"] == [1]  # -1 never folds onto jam (id 2 = V - 1)
+    assert (e["num_tokens"], e["num_oov_tokens"]) == (4, 3)
+
+
+@pytest.mark.parametrize(("weighting", "expected"), [("count", [2.0, 1.0]), ("binary", [1.0, 1.0])])
+def test_count_and_binary_weights(runs, weighting, expected):
+    _, rows = runs[weighting]
+    assert rows["a"]["token_ids"] == [1, 2]
+    assert rows["a"]["token_weights"] == expected
+    assert rows["c"]["token_ids"] == [0, 2]
+    assert rows["c"]["token_weights"] == ([1.0, 2.0] if weighting == "count" else [1.0, 1.0])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"top_k": 0}, {"frequency_threshold": -1}, {"num_oov_buckets": -2}, {"weighting": "bm25"}],
+)
+def test_transform_config_validation(kwargs):
+    with pytest.raises(ValueError, match="Received"):
+        TransformConfig(**kwargs)
