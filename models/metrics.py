@@ -50,20 +50,19 @@ def _validate(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def _top_k_block(block: np.ndarray, k: int) -> np.ndarray:
     """Top-k class indices per row, ordered by score descending then class ascending."""
-    if k >= block.shape[1]:
+    c = block.shape[1]
+    if k >= c:
         return np.argsort(-block, axis=1, kind="stable")
-    top = np.argpartition(-block, k - 1, axis=1)[:, :k]
+    kth = np.partition(block, c - k, axis=1)[:, c - k, None]  # selection, not a sort
+    selected = block >= kth
+    exact = np.count_nonzero(selected, axis=1) == k  # False: more ties at the k-th score
+    top = np.empty((block.shape[0], k), dtype=np.intp)
+    top[exact] = (np.flatnonzero(selected[exact]) % c).reshape(-1, k)
+    if not exact.all():
+        tied = np.argsort(-block[~exact], axis=1, kind="stable")[:, :k]
+        top[~exact] = np.sort(tied, axis=1)
     vals = np.take_along_axis(block, top, axis=1)
-    kth = vals.min(axis=1, keepdims=True)
-    # Rows with more ties at the k-th value than were selected: argpartition chose
-    # among them arbitrarily, so redo those rows with a stable sort.
-    ambiguous = (block == kth).sum(axis=1) > (vals == kth).sum(axis=1)
-    if ambiguous.any():
-        top[ambiguous] = np.argsort(-block[ambiguous], axis=1, kind="stable")[:, :k]
-    top.sort(axis=1)
-    vals = np.take_along_axis(block, top, axis=1)
-    order = np.argsort(-vals, axis=1, kind="stable")
-    return np.take_along_axis(top, order, axis=1)
+    return np.take_along_axis(top, np.argsort(-vals, axis=1, kind="stable"), axis=1)
 
 
 def _top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
@@ -77,6 +76,14 @@ def _top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+def _transposed(a: np.ndarray) -> np.ndarray:
+    """Row-contiguous copy of ``a.T``, copied in tiles (``a.T.copy()`` is cache-hostile)."""
+    out = np.empty(a.shape[::-1], dtype=a.dtype)
+    for r in range(0, a.shape[0], 512):
+        out[:, r : r + 512] = a[r : r + 512].T
+    return out
+
+
 def _class_curves(
     scores: np.ndarray, labels: np.ndarray
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
@@ -87,20 +94,21 @@ def _class_curves(
     ``n_ge[i]`` all videos scoring ``>= u[i]``. Uses one sort per class, no argsort.
     """
     n, c = scores.shape
+    vid, cls = np.divmod(np.flatnonzero(labels), c)  # 2D np.nonzero is much slower
+    order = np.argsort(cls, kind="stable")
+    vid, cls = vid[order], cls[order]
+    pos, bounds = scores[vid, cls], np.searchsorted(cls, np.arange(c + 1))
     step = max(1, _CHUNK_ELEMENTS // max(n, 1))
     for j0 in range(0, c, step):
-        block = scores[:, j0 : j0 + step].T.copy()  # never sort the caller's array
+        block = _transposed(scores[:, j0 : j0 + step])  # a copy: never sort the input
         block.sort(axis=1)
-        cls, vid = np.nonzero(labels[:, j0 : j0 + step].T)
-        pos = scores[vid, cls + j0]
-        bounds = np.searchsorted(cls, np.arange(block.shape[0] + 1))
-        for j in range(block.shape[0]):
+        for j in range(j0, j0 + block.shape[0]):
             if bounds[j] == bounds[j + 1]:
                 continue
             u, count = np.unique(pos[bounds[j] : bounds[j + 1]], return_counts=True)
             tp = np.cumsum(count[::-1])[::-1]
-            n_ge = n - np.searchsorted(block[j], u, side="left")
-            yield j0 + j, u, count, tp, n_ge
+            n_ge = n - np.searchsorted(block[j - j0], u, side="left")
+            yield j, u, count, tp, n_ge
 
 
 def gap_at_k(scores: np.ndarray, labels: np.ndarray, k: int = 20) -> float:
@@ -119,7 +127,7 @@ def gap_at_k(scores: np.ndarray, labels: np.ndarray, k: int = 20) -> float:
 def _gap(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
     if k < 1:
         raise ValueError(f"Expected k >= 1. Received: k={k}")
-    num_positives = int(labels.sum())
+    num_positives = np.count_nonzero(labels)
     if num_positives == 0:
         return 0.0
     top = _top_k_indices(scores, k)
@@ -160,7 +168,7 @@ def perr(scores: np.ndarray, labels: np.ndarray) -> float:
 
 
 def _perr(scores: np.ndarray, labels: np.ndarray) -> float:
-    n_true = labels.sum(axis=1)
+    n_true = np.count_nonzero(labels, axis=1)
     valid = n_true > 0
     if not valid.any():
         return 0.0

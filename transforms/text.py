@@ -87,7 +87,11 @@ DEFAULT_CONFIG = TextConfig()
 
 # Literal backslash escapes as exported in YouTube CSV descriptions, plus real ones.
 _ESCAPED_WS_RE = regex.compile(r"\\[nrt]|[\n\r\t]")
-_SCRIPT_STYLE_RE = regex.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", regex.I | regex.S)
+# <script>/<style> blocks with their contents; the body may not contain another opening
+# tag of the same kind, which keeps the scan linear when closing tags are missing.
+_SCRIPT_STYLE_RE = regex.compile(
+    r"<(script|style)\b[^>]*+>(?:[^<]++|<(?!/?\1\b))*+</\1\s*>", regex.I
+)
 # A tag must start with a letter, "/", "!" or "?" so that "a < b" or "<3" survive.
 _TAG_RE = regex.compile(r"<[a-z/!?][^<>]*+>", regex.I)
 # URL / e-mail patterns stay linear on hostile input such as "a.a.a.a...": possessive

@@ -1,0 +1,62 @@
+"""The console script: subcommands, runner profiles, one-line fatal errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines import cli
+from pipelines.sample_catalog import write_sample_catalog
+
+
+def test_local_profile_is_offline_and_overridable():
+    args = cli.profile_args("local")
+    assert "--runner=FnApiRunner" in args  # never DirectRunner's Prism download
+    profile, rest = cli.split_profile(["--input", "x", "--runner-profile=flink", "--top-k", "5"])
+    assert (profile, rest) == ("flink", ["--input", "x", "--top-k", "5"])
+
+
+def test_unknown_profile_is_a_one_line_error(capsys):
+    assert cli.main(["preprocess", "--runner-profile", "nope", "--input", "x"]) == 2
+    assert capsys.readouterr().err == "catalog-tagger: error: unknown runner profile 'nope'\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--output-dir", "{tmp}/o"], "--input is required"),
+        (["--input", "{tmp}/nothing*.jsonl", "--output-dir", "{tmp}/o"], "no input file matches"),
+        (["--input", "{tmp}/c.jsonl", "--output-dir", "{tmp}/c.jsonl/o"], "is not writable"),
+        (["--input", "{tmp}/c.jsonl", "--output-dir", "{tmp}/o", "--field", "bad"], "KEY=VALUE"),
+        (["--input", "{tmp}/c.jsonl", "--output-dir", "{tmp}/o", "--split-ratios", "1,2"],
+         "--split-ratios"),
+    ],
+)  # fmt: skip
+def test_fatal_problems_stop_at_once_with_one_line(tmp_path, capsys, argv, message):
+    (tmp_path / "c.jsonl").write_text('{"video_id": "a", "title": "t"}\n')
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    assert cli.main(["preprocess", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("catalog-tagger: error: ") and message in err
+    assert err.count("\n") == 1
+
+
+def test_sample_command_writes_the_catalog(tmp_path, capsys):
+    out = tmp_path / "s.jsonl"
+    assert cli.main(["sample", "--output", str(out), "--videos", "50", "--seed", "3"]) == 0
+    manifest = write_sample_catalog(str(tmp_path / "again.jsonl"), videos=50, seed=3)
+    assert out.read_bytes() == (tmp_path / "again.jsonl").read_bytes()
+    assert len(out.read_bytes().splitlines()) == manifest.lines
+    assert f"wrote {manifest.lines} lines" in capsys.readouterr().out
+
+
+def test_help_lists_commands_and_flags(capsys):
+    assert cli.main(["--help"]) == 0
+    assert "preprocess" in capsys.readouterr().out
+    assert cli.main(["preprocess", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--list-separator" in out and "--oov-buckets" in out
+
+
+def test_unknown_command(capsys):
+    assert cli.main(["frobnicate"]) == 2
+    assert "unknown command 'frobnicate'" in capsys.readouterr().err
