@@ -4,6 +4,8 @@ setup.py (not only pyproject.toml) because Beam workers install the pipeline
 package with ``--setup_file ./setup.py`` on Dataflow, Flink and Spark.
 """
 
+import pathlib
+
 from setuptools import setup
 
 REQUIRES = [
@@ -19,7 +21,7 @@ setup(
     name="catalog-tagger",
     version="0.1.0",
     description="Batch multi-label tagging of video catalogs with Beam, tf.Transform and Keras.",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=pathlib.Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
     packages=["pipelines", "transforms", "models"],
