@@ -1,51 +1,49 @@
 """Multi-label ranking metrics for the catalog tagger (pure numpy, no TensorFlow).
 
-Every function takes ``scores`` (float ``[n_videos, n_classes]``: probabilities or
-logits; only their order matters except for F1 thresholds, which assume
-probabilities) and ``labels`` (``{0, 1}`` of the same shape).
-
-Conventions shared by all functions:
-
-* Ties in ranked lists are broken by position: lower video index first, then lower
-  class index (a stable sort by score descending). This fixes which tied classes
-  enter a video's top-k and their order in GAP's pooled list.
-* Exception: per-class AP treats tied scores as one threshold step (as
-  ``sklearn.metrics.average_precision_score`` does), so it does not depend on the
-  order of videos. Without ties it equals the mean of precision@rank at each positive.
-* F1 thresholds are applied as ``scores >= threshold``; tuned thresholds are actual
-  score values of positive examples, so the optimum is reproduced exactly.
+Inputs: ``scores`` float ``[n_videos, n_classes]`` (probabilities or logits; only order
+matters except for F1 thresholds, which assume probabilities) and ``labels`` in {0, 1}.
+Ties in rankings go to the lower video index, then the lower class index (stable sort
+by score descending), except per-class AP, where tied scores form one threshold step
+(as in sklearn). Predictions are ``scores >= threshold``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
 import numpy as np
 
 _CHUNK_ELEMENTS = 1 << 22  # Work on blocks of about 4M scores to bound memory.
 NO_POSITIVE_THRESHOLD = 0.5
+_T = TypeVar("_T")
+Thresholds = float | np.ndarray  # a scalar or one threshold per class
 
 
 def _validate(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(scores as float array, labels as bool array)`` or raise ValueError."""
     scores, labels = np.asarray(scores), np.asarray(labels)
     if scores.ndim != 2 or scores.shape != labels.shape:
-        raise ValueError(
-            "Expected `scores` and `labels` to be 2D arrays of the same shape "
-            f"[n_videos, n_classes]. Received: scores.shape={scores.shape}, "
-            f"labels.shape={labels.shape}"
-        )
+        msg = f"scores.shape={scores.shape}, labels.shape={labels.shape}"
+        raise ValueError(f"Expected 2D scores and labels of one shape. Received: {msg}")
     if not np.issubdtype(scores.dtype, np.floating):
         scores = scores.astype(np.float64)
     if not np.isfinite(scores).all():
         raise ValueError("Expected finite `scores`. Received: scores containing NaN or inf")
-    if labels.dtype != np.bool_:
-        if not ((labels == 0) | (labels == 1)).all():
-            raise ValueError(
-                f"Expected `labels` in {{0, 1}}. Received: values {np.unique(labels)[:10]}"
-            )
-        labels = labels.astype(bool)
-    return scores, labels
+    if labels.dtype != np.bool_ and not ((labels == 0) | (labels == 1)).all():
+        raise ValueError(f"Expected `labels` in {{0, 1}}. Received: {np.unique(labels)[:9]}")
+    return scores, labels.astype(bool, copy=False)
+
+
+def _validated(fn: Callable[..., _T]) -> Callable[..., _T]:
+    """Validate ``(scores, labels)`` first; ``fn.__wrapped__`` skips it (see evaluate)."""
+
+    @functools.wraps(fn)
+    def wrapper(scores: np.ndarray, labels: np.ndarray, *args, **kwargs) -> _T:
+        return fn(*_validate(scores, labels), *args, **kwargs)
+
+    return wrapper
 
 
 def _top_k_block(block: np.ndarray, k: int) -> np.ndarray:
@@ -68,11 +66,10 @@ def _top_k_block(block: np.ndarray, k: int) -> np.ndarray:
 def _top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
     """``[n_videos, min(k, n_classes)]`` top-k class indices (see ``_top_k_block``)."""
     n, c = scores.shape
-    k = min(k, c)
-    out = np.empty((n, k), dtype=np.intp)
+    out = np.empty((n, min(k, c)), dtype=np.intp)
     step = max(1, _CHUNK_ELEMENTS // max(c, 1))
     for start in range(0, n, step):
-        out[start : start + step] = _top_k_block(scores[start : start + step], k)
+        out[start : start + step] = _top_k_block(scores[start : start + step], out.shape[1])
     return out
 
 
@@ -84,14 +81,11 @@ def _transposed(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def _class_curves(
-    scores: np.ndarray, labels: np.ndarray
-) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+def _class_curves(scores: np.ndarray, labels: np.ndarray) -> Iterator[tuple]:
     """Yield ``(class, u, count, tp, n_ge)`` for every class with at least one positive.
 
-    ``u`` are the distinct scores of the class's positives (ascending), ``count[i]`` the
-    positives scoring exactly ``u[i]``, ``tp[i]`` the positives scoring ``>= u[i]`` and
-    ``n_ge[i]`` all videos scoring ``>= u[i]``. Uses one sort per class, no argsort.
+    ``u``: distinct scores of the class's positives (ascending); ``count[i]``: positives
+    scoring ``u[i]``; ``tp[i]``/``n_ge[i]``: positives/all videos scoring ``>= u[i]``.
     """
     n, c = scores.shape
     vid, cls = np.divmod(np.flatnonzero(labels), c)  # 2D np.nonzero is much slower
@@ -111,6 +105,7 @@ def _class_curves(
             yield j, u, count, tp, n_ge
 
 
+@_validated
 def gap_at_k(scores: np.ndarray, labels: np.ndarray, k: int = 20) -> float:
     """Global Average Precision at k, as in YouTube-8M ``eval_util.calculate_gap``.
 
@@ -120,41 +115,29 @@ def gap_at_k(scores: np.ndarray, labels: np.ndarray, k: int = 20) -> float:
     the denominator counts ALL positive labels, including those outside any top-k.
     Returns 0.0 when there are no positives.
     """
-    scores, labels = _validate(scores, labels)
-    return _gap(scores, labels, k)
-
-
-def _gap(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
     if k < 1:
         raise ValueError(f"Expected k >= 1. Received: k={k}")
     num_positives = np.count_nonzero(labels)
     if num_positives == 0:
         return 0.0
-    top = _top_k_indices(scores, k)
-    rows = np.arange(scores.shape[0])[:, None]
-    pooled = scores[rows, top].ravel()
-    rel = labels[rows, top].ravel()[np.argsort(-pooled, kind="stable")]
+    top, rows = _top_k_indices(scores, k), np.arange(scores.shape[0])[:, None]
+    rel = labels[rows, top].ravel()[np.argsort(-scores[rows, top].ravel(), kind="stable")]
     precision = np.cumsum(rel) / np.arange(1, rel.size + 1)
     return float(precision[rel].sum() / num_positives)
 
 
+@_validated
 def hit_at_one(scores: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of videos whose top-scoring class is a true label (YT8M hit@1).
 
-    Ties for the top score go to the lowest class index (``np.argmax``). Returns 0.0
-    for zero videos or zero classes.
+    Ties for the top score go to the lowest class index (``np.argmax``); 0.0 if empty.
     """
-    scores, labels = _validate(scores, labels)
-    return _hit_at_one(scores, labels)
-
-
-def _hit_at_one(scores: np.ndarray, labels: np.ndarray) -> float:
     if scores.size == 0:
         return 0.0
-    top = np.argmax(scores, axis=1)
-    return float(labels[np.arange(scores.shape[0]), top].mean())
+    return float(labels[np.arange(scores.shape[0]), np.argmax(scores, axis=1)].mean())
 
 
+@_validated
 def perr(scores: np.ndarray, labels: np.ndarray) -> float:
     """Precision at equal recall rate (YT8M ``calculate_precision_at_equal_recall_rate``).
 
@@ -163,22 +146,18 @@ def perr(scores: np.ndarray, labels: np.ndarray) -> float:
     (unlike YT8M, which divides by all videos); 0.0 if no video has a label. Scores
     are not required to be positive (YT8M skips predictions ``<= 0``; we do not).
     """
-    scores, labels = _validate(scores, labels)
-    return _perr(scores, labels)
-
-
-def _perr(scores: np.ndarray, labels: np.ndarray) -> float:
-    n_true = np.count_nonzero(labels, axis=1)
-    valid = n_true > 0
+    valid = np.count_nonzero(labels, axis=1) > 0
     if not valid.any():
         return 0.0
-    scores, labels, n_true = scores[valid], labels[valid], n_true[valid]
+    scores, labels = scores[valid], labels[valid]
+    n_true = np.count_nonzero(labels, axis=1)
     top = _top_k_indices(scores, int(n_true.max()))
     hits = labels[np.arange(scores.shape[0])[:, None], top]
     hits &= np.arange(top.shape[1]) < n_true[:, None]
     return float(np.mean(hits.sum(axis=1) / n_true))
 
 
+@_validated
 def average_precision_per_class(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Per-class AP over all videos ranked by that class's score; NaN without positives.
 
@@ -186,39 +165,28 @@ def average_precision_per_class(scores: np.ndarray, labels: np.ndarray) -> np.nd
     precision(scores >= t)``. Without ties this is the mean of precision@rank at each
     positive; tied scores form a single step (order-independent, like sklearn).
     """
-    scores, labels = _validate(scores, labels)
-    return _ap_per_class(scores, labels)
-
-
-def _ap_per_class(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     ap = np.full(scores.shape[1], np.nan)
     for j, _, count, tp, n_ge in _class_curves(scores, labels):
         ap[j] = float(np.sum(count * (tp / n_ge)) / tp[0])
     return ap
 
 
+@_validated
 def mean_average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Macro mAP: mean of ``average_precision_per_class`` over classes with positives.
-
-    Returns 0.0 when no class has a positive.
-    """
-    scores, labels = _validate(scores, labels)
-    return _nanmean(_ap_per_class(scores, labels))
+    """Macro mAP: mean ``average_precision_per_class`` over classes with positives (or 0.0)."""
+    ap = average_precision_per_class.__wrapped__(scores, labels)
+    ap = ap[~np.isnan(ap)]
+    return float(ap.mean()) if ap.size else 0.0
 
 
-def _nanmean(values: np.ndarray) -> float:
-    values = values[~np.isnan(values)]
-    return float(values.mean()) if values.size else 0.0
-
-
+@_validated
 def tune_thresholds(
     scores: np.ndarray, labels: np.ndarray, min_precision: float | None = None
 ) -> np.ndarray:
     """Per-class decision thresholds ``[n_classes]`` (float64), applied as ``scores >= t``.
 
-    Candidates are the distinct scores of the class's positive examples (the score
-    itself, not a midpoint), which contain every optimum, so the result reproduces
-    the optimum exactly on this data.
+    Candidates are the distinct scores of the class's positives (the score itself, not
+    a midpoint); they contain every optimum, which is thus reproduced exactly.
 
     * ``min_precision=None``: the threshold maximizing F1; among equal F1 the highest.
     * ``min_precision=p``: the lowest threshold with precision ``>= p`` (max recall at
@@ -226,7 +194,6 @@ def tune_thresholds(
       float above ``max(1.0, class max score)`` (``1.0 + eps`` for probabilities).
     * Classes without positives get ``NO_POSITIVE_THRESHOLD`` (0.5).
     """
-    scores, labels = _validate(scores, labels)
     if min_precision is not None and not 0.0 < min_precision <= 1.0:
         raise ValueError(f"Expected 0 < min_precision <= 1. Received: {min_precision}")
     thresholds = np.full(scores.shape[1], NO_POSITIVE_THRESHOLD, dtype=np.float64)
@@ -244,24 +211,20 @@ def tune_thresholds(
     return thresholds
 
 
-def _counts(
-    scores: np.ndarray, labels: np.ndarray, thresholds: float | np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-class ``(true positives, predicted positives, actual positives)``."""
+def _counts(scores: np.ndarray, labels: np.ndarray, thresholds: Thresholds) -> tuple:
+    """Per-class int arrays ``(true positives, predicted positives, actual positives)``."""
     thresholds = np.asarray(thresholds, dtype=np.float64)
     if thresholds.ndim > 1 or (thresholds.ndim == 1 and thresholds.shape != scores.shape[1:]):
-        raise ValueError(
-            "Expected a scalar or [n_classes] thresholds. Received: "
-            f"thresholds.shape={thresholds.shape}, scores.shape={scores.shape}"
-        )
+        msg = f"thresholds.shape={thresholds.shape}, scores.shape={scores.shape}"
+        raise ValueError(f"Expected scalar or [n_classes] thresholds. Received: {msg}")
     c = scores.shape[1]
-    tp, n_pred = np.zeros(c, dtype=np.int64), np.zeros(c, dtype=np.int64)
+    tp, n_pred = np.zeros(c, dtype=np.intp), np.zeros(c, dtype=np.intp)
     step = max(1, _CHUNK_ELEMENTS // max(c, 1))
     for start in range(0, scores.shape[0], step):
         pred = scores[start : start + step] >= thresholds
-        tp += (pred & labels[start : start + step]).sum(axis=0)
-        n_pred += pred.sum(axis=0)
-    return tp, n_pred, labels.sum(axis=0).astype(np.int64)
+        tp += np.count_nonzero(pred & labels[start : start + step], axis=0)
+        n_pred += np.count_nonzero(pred, axis=0)
+    return tp, n_pred, np.count_nonzero(labels, axis=0)
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -270,9 +233,8 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
-def f1_scores(
-    scores: np.ndarray, labels: np.ndarray, thresholds: float | np.ndarray
-) -> dict[str, float]:
+@_validated
+def f1_scores(scores: np.ndarray, labels: np.ndarray, thresholds: Thresholds) -> dict[str, float]:
     """F1 of predictions ``scores >= thresholds`` (scalar or ``[n_classes]``).
 
     Returns ``micro_f1``, ``micro_precision``, ``micro_recall`` (counts pooled over all
@@ -280,11 +242,6 @@ def f1_scores(
     positive OR at least one prediction (classes with neither are skipped, those with
     only one of them score 0). Any 0/0 ratio is 0.0.
     """
-    scores, labels = _validate(scores, labels)
-    return _f1(scores, labels, thresholds)
-
-
-def _f1(scores: np.ndarray, labels: np.ndarray, thresholds: float | np.ndarray) -> dict[str, float]:
     tp, n_pred, n_pos = _counts(scores, labels, thresholds)
     f1 = _ratio(2 * tp, n_pred + n_pos)
     active = (n_pred + n_pos) > 0
@@ -296,59 +253,45 @@ def _f1(scores: np.ndarray, labels: np.ndarray, thresholds: float | np.ndarray) 
     }
 
 
+@_validated
 def per_class_report(
-    scores: np.ndarray,
-    labels: np.ndarray,
-    thresholds: float | np.ndarray,
-    class_names: Sequence[str],
+    scores: np.ndarray, labels: np.ndarray, thresholds: Thresholds, class_names: Sequence[str]
 ) -> list[dict]:
     """One dict per class (class order): name, support, ap, precision, recall, f1, threshold.
 
     ``support`` is the number of positives, ``ap`` is NaN without positives, and
     precision/recall/f1 of ``scores >= threshold`` are 0.0 where undefined.
     """
-    scores, labels = _validate(scores, labels)
     if len(class_names) != scores.shape[1]:
-        raise ValueError(
-            f"Expected {scores.shape[1]} class names. Received: {len(class_names)} names"
-        )
+        raise ValueError(f"Expected {scores.shape[1]} class names. Received: {len(class_names)}")
     tp, n_pred, n_pos = _counts(scores, labels, thresholds)
-    ap = _ap_per_class(scores, labels)
-    precision, recall, f1 = _ratio(tp, n_pred), _ratio(tp, n_pos), _ratio(2 * tp, n_pred + n_pos)
-    thr = np.broadcast_to(np.asarray(thresholds, dtype=np.float64), (scores.shape[1],))
+    ap = average_precision_per_class.__wrapped__(scores, labels)
+    prf = _ratio(tp, n_pred), _ratio(tp, n_pos), _ratio(2 * tp, n_pred + n_pos)
+    thr = np.broadcast_to(np.asarray(thresholds, dtype=np.float64), n_pos.shape)
+    keys = ("ap", "precision", "recall", "f1", "threshold")
     return [
-        {
-            "name": str(name),
-            "support": int(n_pos[j]),
-            "ap": float(ap[j]),
-            "precision": float(precision[j]),
-            "recall": float(recall[j]),
-            "f1": float(f1[j]),
-            "threshold": float(thr[j]),
-        }
+        {"name": str(name), "support": int(n_pos[j])}
+        | {key: float(col[j]) for key, col in zip(keys, (ap, *prf, thr), strict=True)}
         for j, name in enumerate(class_names)
     ]
 
 
 def evaluate(
-    scores: np.ndarray,
-    labels: np.ndarray,
-    thresholds: float | np.ndarray | None = None,
-    k: int = 20,
+    scores: np.ndarray, labels: np.ndarray, thresholds: Thresholds | None = None, k: int = 20
 ) -> dict[str, float]:
-    """Headline metrics as unrounded python floats.
+    """Headline metrics as unrounded python floats (inputs are validated once).
 
     Keys: ``f"gap@{k}"``, ``hit@1``, ``perr``, ``map`` and, when ``thresholds`` is
     given, ``micro_f1`` and ``macro_f1`` (see ``f1_scores``).
     """
     scores, labels = _validate(scores, labels)
     result = {
-        f"gap@{k}": _gap(scores, labels, k),
-        "hit@1": _hit_at_one(scores, labels),
-        "perr": _perr(scores, labels),
-        "map": _nanmean(_ap_per_class(scores, labels)),
+        f"gap@{k}": gap_at_k.__wrapped__(scores, labels, k),
+        "hit@1": hit_at_one.__wrapped__(scores, labels),
+        "perr": perr.__wrapped__(scores, labels),
+        "map": mean_average_precision.__wrapped__(scores, labels),
     }
     if thresholds is not None:
-        f1 = _f1(scores, labels, thresholds)
+        f1 = f1_scores.__wrapped__(scores, labels, thresholds)
         result["micro_f1"], result["macro_f1"] = f1["micro_f1"], f1["macro_f1"]
     return result

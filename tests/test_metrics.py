@@ -68,7 +68,7 @@ def _reference_gap(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
     return total / labels.sum()
 
 
-@pytest.mark.parametrize("k", [5, 20])
+@pytest.mark.parametrize("k", [5, 20, 50])  # 50 > n_classes: every class is kept
 @pytest.mark.parametrize("decimals", [None, 1])  # 1 decimal: many ties
 def test_gap_matches_reference(k, decimals):
     rng = np.random.default_rng(7)
@@ -111,6 +111,19 @@ def test_perr_ignores_videos_without_labels():
     # v0 1/2, v1 1, v2 skipped -> 0.75
     assert metrics.perr(SCORES, labels) == pytest.approx(0.75)
     assert metrics.perr(SCORES, np.zeros_like(LABELS)) == 0.0
+
+
+def test_perr_matches_reference_with_ties(monkeypatch):
+    monkeypatch.setattr(metrics, "_CHUNK_ELEMENTS", 200)
+    rng = np.random.default_rng(9)
+    scores = rng.integers(0, 5, (80, 10)).astype(float)  # heavy ties
+    labels = rng.random((80, 10)) < 0.25
+    precisions = [
+        y[np.argsort(-s, kind="stable")[: y.sum()]].mean()
+        for s, y in zip(scores, labels, strict=True)
+        if y.any()
+    ]
+    assert metrics.perr(scores, labels) == pytest.approx(np.mean(precisions), abs=1e-12)
 
 
 def test_average_precision_hand_computed():
@@ -164,8 +177,7 @@ def test_perfect_and_reversed_rankings():
     assert result["hit@1"] == 0.0
     # perr: v0 top-1 c2 -> 0; v1 top-2 c0,c2 -> 1/2 -> 0.25
     assert result["perr"] == pytest.approx(0.25)
-    # every class has its single-or-double positive set ranked second or below:
-    # c0 pos rank 2 -> 1/2; c1 pos rank 2 -> 1/2; c2 pos rank 2 -> 1/2
+    # each class has one positive, ranked 2nd of 2 videos: c0, c1, c2 -> 1/2 each
     assert result["map"] == pytest.approx(0.5)
 
 
@@ -239,7 +251,11 @@ def test_min_precision_unreachable_never_predicts():
         assert threshold > max(1.0, scores.max())
         assert not (scores >= threshold).any()
     threshold = metrics.tune_thresholds([[0.9], [0.8]], [[0], [1]], min_precision=0.6)[0]
-    assert threshold == np.nextafter(1.0, 2.0)
+    assert threshold == np.nextafter(1.0, 2.0)  # 1.0 + eps for probabilities
+    scores32 = np.array([[1.0], [0.8]], dtype=np.float32)
+    threshold = metrics.tune_thresholds(scores32, [[0], [1]], min_precision=0.6)[0]
+    assert not (scores32 >= threshold).any()
+    assert not (scores32 >= np.float32(threshold)).any()  # survives a float32 cast
     with pytest.raises(ValueError, match="min_precision"):
         metrics.tune_thresholds(SCORES, LABELS, min_precision=0.0)
 

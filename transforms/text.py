@@ -3,14 +3,14 @@
 Everything here is a pure function of its inputs and runs on the hot path of both the
 Beam preprocessing pipeline and the batch predictor, so:
 
-* every regular expression is compiled once, at import time;
+* every regular expression and the tokenizer are built once, at import time;
+* per-character classification (punctuation, symbols, emoji, accents) goes through
+  ``str.translate`` tables filled lazily from :mod:`unicodedata` and kept for reuse;
 * the stopword set and the Snowball stemmer are built once and cached
   (``functools.lru_cache``), and stems are memoised per token;
 * nothing is downloaded: no ``nltk.download``, no punkt / ``word_tokenize``.
 
-The character-class patterns use the third-party :mod:`regex` engine (always installed
-with nltk, whose ``RegexpTokenizer`` compiles through it too) because the stdlib
-:mod:`re` has no ``\\p{...}`` Unicode categories.
+All patterns are written to run in linear time on hostile input ("a.a.a.a...").
 
 Typical use::
 
@@ -22,17 +22,18 @@ from __future__ import annotations
 import dataclasses
 import functools
 import html
+import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from importlib.resources import files
 from typing import NamedTuple
 
-import regex
 from nltk.stem.snowball import SnowballStemmer
 from nltk.tokenize import RegexpTokenizer
 
 __all__ = [
     "DEFAULT_CONFIG",
+    "NUM_TOKEN",
     "TextConfig",
     "clean_text",
     "load_stopwords",
@@ -40,7 +41,7 @@ __all__ = [
     "tokenize",
 ]
 
-_DIGIT_POLICIES = frozenset({"drop", "keep", "token"})
+_DIGIT_POLICIES = ("drop", "keep", "token")
 NUM_TOKEN = "<num>"
 
 
@@ -71,7 +72,7 @@ class TextConfig:
     def __post_init__(self) -> None:
         if self.digits not in _DIGIT_POLICIES:
             raise ValueError(
-                f"`digits` must be one of {sorted(_DIGIT_POLICIES)}. Received: digits={self.digits!r}"
+                f"`digits` must be one of {_DIGIT_POLICIES}. Received: digits={self.digits!r}"
             )
         if self.min_token_chars < 1:
             raise ValueError(
@@ -86,54 +87,97 @@ DEFAULT_CONFIG = TextConfig()
 # --- clean_text patterns ------------------------------------------------------------
 
 # Literal backslash escapes as exported in YouTube CSV descriptions, plus real ones.
-_ESCAPED_WS_RE = regex.compile(r"\\[nrt]|[\n\r\t]")
+_ESCAPED_WS_RE = re.compile(r"\\[nrt]|[\n\r\t]")
 # <script>/<style> blocks with their contents; the body may not contain another opening
 # tag of the same kind, which keeps the scan linear when closing tags are missing.
-_SCRIPT_STYLE_RE = regex.compile(
-    r"<(script|style)\b[^>]*+>(?:[^<]++|<(?!/?\1\b))*+</\1\s*>", regex.I
-)
+_SCRIPT_STYLE_RE = re.compile(r"<(script|style)\b[^>]*+>(?:[^<]++|<(?!/?\1\b))*+</\1\s*>", re.I)
 # A tag must start with a letter, "/", "!" or "?" so that "a < b" or "<3" survive.
-_TAG_RE = regex.compile(r"<[a-z/!?][^<>]*+>", regex.I)
-# URL / e-mail patterns stay linear on hostile input such as "a.a.a.a...": possessive
-# quantifiers (no backtracking), a look-behind so a match can only start at a word start,
-# and a look-behind (not a backtracking group) to check the top-level domain.
+_TAG_RE = re.compile(r"<[A-Za-z/!?][^<>]*+>")
+# URLs and e-mail addresses. A match may only start where no host/address character
+# precedes it, and possessive quantifiers never backtrack, so this stays linear.
 _URL_CHARS = r"[^\s<>\"]"
-_START = r"(?<![a-z0-9._%+@/-])"
-_DOMAIN = r"[a-z0-9-]++(?:\.[a-z0-9-]++)++(?<=\.[a-z]{2,})"
-_URL_EMAIL_RE = regex.compile(
+_URL_EMAIL_RE = re.compile(
     rf"""
-    \b(?:https?|ftp)://{_URL_CHARS}++                # scheme URLs
-    | \bwww\d{{0,3}}\.{_URL_CHARS}++                 # www.example.com...
-    | {_START}[a-z0-9._%+-]++@{_DOMAIN}              # e-mail addresses
-    | {_START}{_DOMAIN}/{_URL_CHARS}*+               # bare domain with a path: bit.ly/x
+    (?<![A-Za-z0-9])(?i:https?|ftp)://{_URL_CHARS}++           # scheme URLs
+    | (?<![A-Za-z0-9])(?i:www)\d{{0,3}}\.{_URL_CHARS}++          # www.example.com...
+    | (?<![A-Za-z0-9._%+@/-])(?:
+        [A-Za-z0-9._%+-]++@[A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)++  # e-mail addresses
+      | (?:[A-Za-z0-9-]++\.)++[A-Za-z]{{2,}}+/{_URL_CHARS}*+     # bare domain + path: bit.ly/x
+    )
     """,
-    regex.I | regex.X,
+    re.X,
 )
-# Letters that NFKD does not decompose but that have an obvious ASCII spelling.
-_ASCII_FOLD = str.maketrans(
-    {"æ": "ae", "œ": "oe", "ø": "o", "đ": "d", "ð": "d", "þ": "th", "ł": "l", "ı": "i"}
-)
-_APOSTROPHES = str.maketrans({"’": "'", "ʼ": "'"})
-# Format characters (soft hyphen, zero-width joiners, BOM, bidi marks) vanish.
-_FORMAT_RE = regex.compile(r"\p{Cf}+")
-# Punctuation, symbols (emoji included), controls and unassigned code points become a
-# space, except an apostrophe between two letters ("don't", "rock'n'roll").
-_PUNCT_RE = regex.compile(
-    r"(?V1)(?:(?<![\p{L}\p{M}])'|'(?!\p{L})|[[\p{P}\p{S}\p{Cc}\p{Co}\p{Cs}\p{Cn}]--[']])+"
-)
+# An apostrophe is kept only between two letters ("don't", "rock'n'roll").
+_LONE_APOSTROPHE_RE = re.compile(r"'(?:(?<![^\W\d_]')|(?![^\W\d_]))")
 
 # --- tokenize patterns --------------------------------------------------------------
 
 # Han ideographs (+ iteration marks), Hiragana, Katakana, Hangul syllables: one token
-# per character. This includes the prolonged sound mark "ー" (U+30FC).
-_CJK = (
-    r"\u3005-\u3007\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
-    r"\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003ffff"
+# per character. This includes the Katakana prolonged sound mark "ー" (U+30FC).
+_CJK_RE = re.compile(
+    "[\u3005-\u3007\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003ffff]"
 )
-_WORD = rf"[[\p{{L}}\p{{M}}\p{{N}}]--[{_CJK}]]"
-_TOKENIZER = RegexpTokenizer(rf"(?V1)[{_CJK}]|{_WORD}+(?:'{_WORD}+)*")
-_CJK_CHAR_RE = regex.compile(rf"[{_CJK}]")
-_STEMMABLE_RE = regex.compile(r"[a-z]+(?:'[a-z]+)*")
+# Words: letters, marks and digits of any script, with internal apostrophes.
+_TOKENIZER = RegexpTokenizer(r"[\p{L}\p{M}\p{N}]+(?:'[\p{L}\p{M}\p{N}]+)*")
+_STEMMABLE_RE = re.compile(r"[a-z]+(?:'[a-z]+)*")
+
+
+class _LazyTable(dict):
+    """A ``str.translate`` table that computes each code point's entry on first use."""
+
+    def __init__(self, rule: Callable[[str], str | None]) -> None:
+        super().__init__()
+        self._rule = rule
+
+    def __missing__(self, codepoint: int) -> str | None:
+        value = self[codepoint] = self._rule(chr(codepoint))
+        return value
+
+
+_APOSTROPHES = frozenset("'\u2019\u02bc")  # ' ’ ʼ
+_SPACE_CATEGORIES = frozenset({"Cc", "Co", "Cs", "Cn"})
+# Letters NFKD does not decompose but that have an obvious ASCII spelling.
+_ASCII_SPELLINGS = {
+    "æ": "ae",
+    "œ": "oe",
+    "ø": "o",
+    "đ": "d",
+    "ð": "d",
+    "þ": "th",
+    "ł": "l",
+    "ı": "i",
+}
+
+
+def _punct_rule(char: str) -> str | None:
+    """Map one character for step 6 of :func:`clean_text`."""
+    if char in _APOSTROPHES:
+        return "'"
+    if char == "\u200b":  # zero-width space separates words (Thai, Khmer)
+        return " "
+    category = unicodedata.category(char)
+    if category == "Cf":  # soft hyphen, zero-width (non-)joiner, BOM, bidi marks
+        return None
+    if category[0] in "PS" or category in _SPACE_CATEGORIES:
+        return " "
+    return char
+
+
+def _ascii_rule(char: str) -> str | None:
+    """Map one NFKD character to ASCII: keep ASCII, spell a few letters, drop the rest."""
+    if char.isascii():
+        return char
+    return _ASCII_SPELLINGS.get(char)
+
+
+def _spaced(match: re.Match[str]) -> str:
+    """Surround a matched CJK character with spaces so that it becomes a word."""
+    return f" {match.group()} "
+
+
+_PUNCT_TABLE = _LazyTable(_punct_rule)
+_ASCII_TABLE = _LazyTable(_ascii_rule)
 
 
 def clean_text(text: str | None, config: TextConfig = DEFAULT_CONFIG) -> str:
@@ -158,13 +202,14 @@ def clean_text(text: str | None, config: TextConfig = DEFAULT_CONFIG) -> str:
         text = html.unescape(html.unescape(text))
     if "<" in text:
         text = _TAG_RE.sub(" ", _SCRIPT_STYLE_RE.sub(" ", text))
-    text = _URL_EMAIL_RE.sub(" ", text)
+    if "/" in text or "@" in text or "www." in text.lower():
+        text = _URL_EMAIL_RE.sub(" ", text)
     text = unicodedata.normalize("NFKC", text).casefold()
     if config.ascii_only and not text.isascii():
-        text = unicodedata.normalize("NFKD", text.translate(_ASCII_FOLD))
-        text = text.encode("ascii", "ignore").decode("ascii")
-    text = _FORMAT_RE.sub("", text.translate(_APOSTROPHES))
-    text = _PUNCT_RE.sub(" ", text)
+        text = unicodedata.normalize("NFKD", text).translate(_ASCII_TABLE)
+    text = text.translate(_PUNCT_TABLE)
+    if "'" in text:
+        text = _LONE_APOSTROPHE_RE.sub(" ", text)
     return " ".join(text.split())
 
 
@@ -182,12 +227,8 @@ def load_stopwords() -> frozenset[str]:
     Blank lines and lines starting with "#" are ignored; words are casefolded. Cached.
     """
     resource = files("transforms") / "data" / "stopwords_en.txt"
-    lines = resource.read_text(encoding="utf-8").splitlines()
-    return frozenset(
-        word.strip().casefold()
-        for word in lines
-        if word.strip() and not word.lstrip().startswith("#")
-    )
+    words = (line.strip() for line in resource.read_text(encoding="utf-8").splitlines())
+    return frozenset(word.casefold() for word in words if word and not word.startswith("#"))
 
 
 @functools.lru_cache(maxsize=1)
@@ -198,7 +239,9 @@ def _stemmer() -> SnowballStemmer:
 
 @functools.lru_cache(maxsize=1 << 17)
 def _stem(token: str) -> str:
-    """Stem one ASCII token, memoised (Snowball costs ~20 us per call)."""
+    """Stem an ASCII-letter token, return any other token unchanged. Memoised."""
+    if _STEMMABLE_RE.fullmatch(token) is None:
+        return token
     return _stemmer().stem(token)
 
 
@@ -209,33 +252,28 @@ def _plan(config: TextConfig) -> _Plan:
     return _Plan(stopwords=stopwords, stem=_stem if config.stem else None)
 
 
-def _keep_short(token: str) -> bool:
-    """True for a token below ``min_token_chars`` that must survive (one CJK char)."""
-    return len(token) == 1 and _CJK_CHAR_RE.match(token) is not None
-
-
 def _unigrams(cleaned: str, config: TextConfig, limit: int) -> list[str]:
-    """Tokenize ``cleaned`` and apply digits, length, stopword and stem rules.
+    """Tokenize ``cleaned`` and apply the digits, length, stopword and stem rules.
 
-    At most ``limit`` tokens are returned (order preserved, bigrams not built).
+    At most ``limit`` tokens are returned (order preserved, no bigrams).
     """
-    plan = _plan(config)
-    min_chars = config.min_token_chars
+    if not cleaned.isascii() and _CJK_RE.search(cleaned):
+        cleaned = _CJK_RE.sub(_spaced, cleaned)  # each CJK character is a word
+    digits, min_chars = config.digits, config.min_token_chars
+    stopwords, stem = _plan(config)
     out: list[str] = []
     for token in _TOKENIZER.tokenize(cleaned):
         if token.isdecimal():
-            if config.digits == "drop":
+            if digits == "drop":
                 continue
-            if config.digits == "token":
+            if digits == "token":
                 token = NUM_TOKEN
-        if len(token) < min_chars and not _keep_short(token):
+        if len(token) < min_chars and not (len(token) == 1 and _CJK_RE.match(token)):
             continue
-        if token in plan.stopwords:
+        if token in stopwords:
             continue
-        if plan.stem is not None and _STEMMABLE_RE.fullmatch(token):
-            token = plan.stem(token)
-        out.append(token)
-        if len(out) >= limit:
+        out.append(token if stem is None else stem(token))
+        if len(out) == limit:
             break
     return out
 
@@ -289,8 +327,6 @@ def text_tokens(fields: Iterable[str | None], config: TextConfig = DEFAULT_CONFI
         remaining = config.max_tokens - len(unigrams)
         if remaining <= 0:
             break
-        if not field:
-            continue
         cleaned = clean_text(field, config)
         if not cleaned:
             continue

@@ -1,0 +1,128 @@
+"""Preprocess throughput: the Beam + tf.Transform job against two baselines.
+
+Runs, on the same generated catalog, each in its own process so peak memory
+is measured per run:
+  beam      ``catalog-tagger preprocess`` (local FnApiRunner profile)
+  python    a single-process loop: read, parse, map, clean and tokenize only
+  sklearn   scikit-learn ``TfidfVectorizer.fit_transform`` on the same raw texts
+
+and prints videos/s per core, peak RSS and the ratio to the pure-Python loop.
+
+    python benchmarks/preprocess.py --videos 100000 [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def python_loop(catalog: str) -> int:
+    """The same cleaning and tokenizing, one process, no Beam, no vocabulary."""
+    from transforms.records import RecordError, RecordSchema, decode_utf8
+    from transforms.records import parse_json_object, to_canonical
+    from transforms.text import TextConfig, text_tokens
+
+    schema, config, kept = RecordSchema(), TextConfig(), 0
+    with gzip.open(catalog, "rb") as handle:
+        for line in handle:
+            try:
+                record = to_canonical(parse_json_object(decode_utf8(line)), schema)
+            except RecordError:
+                continue
+            fields = [record["title"], record["description"], *record["tags"]]
+            kept += bool(text_tokens(fields, config))
+    return kept
+
+
+def sklearn_tfidf(catalog: str) -> int:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = []
+    with gzip.open(catalog, "rb") as handle:
+        for line in handle:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict):
+                tags = row.get("tags") or []
+                tags = tags if isinstance(tags, list) else [tags]
+                texts.append(" ".join([row.get("title") or "", row.get("description") or ""] + tags))
+    matrix = TfidfVectorizer(min_df=2, max_features=200_000).fit_transform(texts)
+    return matrix.shape[0]
+
+
+def beam_job(catalog: str, workers: int) -> int:
+    from pipelines import cli, preprocess
+
+    out = tempfile.mkdtemp(prefix="bench-pre-")
+    mode = "in_memory" if workers == 1 else "multi_processing"
+    argv = cli.profile_args("local") + [
+        "--input", catalog, "--output-dir", out,
+        f"--direct_num_workers={workers}", f"--direct_running_mode={mode}",
+    ]  # fmt: skip
+    return preprocess.run(argv)["records"]["written"]
+
+
+def _child(kind: str, catalog: str, workers: int) -> None:
+    start = time.perf_counter()
+    jobs = {"python": python_loop, "sklearn": sklearn_tfidf}
+    n = beam_job(catalog, workers) if kind == "beam" else jobs[kind](catalog)
+    print(json.dumps({"kind": kind, "videos": n, "seconds": time.perf_counter() - start}))
+
+
+def measure(kind: str, catalog: str, workers: int = 1) -> dict:
+    """Runs one variant in a child process; adds its peak RSS (children included)."""
+    cmd = [sys.executable, __file__, "--child", kind, "--catalog", catalog, "--workers", str(workers)]
+    env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    _, _, usage = os.wait4(proc.pid, 0)
+    result = json.loads(proc.stdout.read().decode().strip().splitlines()[-1])
+    result["peak_mb"] = usage.ru_maxrss / 1024
+    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
+    result["cores"] = workers
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--videos", type=int, default=100_000, help="Unique sample videos.")
+    parser.add_argument("--workers", type=int, default=1, help="Beam local workers (cores).")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--catalog", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return _child(args.child, args.catalog, args.workers)
+    sys.path.insert(0, ROOT)
+    from pipelines.sample_catalog import write_sample_catalog
+
+    catalog = os.path.join(tempfile.mkdtemp(prefix="bench-cat-"), "catalog.jsonl.gz")
+    manifest = write_sample_catalog(catalog, videos=args.videos, seed=0)
+    print(f"catalog: {manifest.lines} lines, {manifest.unique_videos} unique videos")
+    runs = [measure("python", catalog), measure("beam", catalog, args.workers)]
+    try:
+        import sklearn  # noqa: F401
+
+        runs.append(measure("sklearn", catalog))
+    except ImportError:
+        print("scikit-learn not installed: sklearn baseline skipped")
+    base = runs[0]["videos"] / runs[0]["seconds"]
+    print(f"{'run':8} {'videos':>8} {'wall s':>8} {'cpu s':>8} {'cores':>5} "
+          f"{'videos/s/core':>14} {'peak MB':>8} {'vs python':>9}")  # fmt: skip
+    for r in runs:
+        rate = r["videos"] / r["seconds"] / r["cores"]
+        print(f"{r['kind']:8} {r['videos']:>8} {r['seconds']:>8.1f} {r['cpu_seconds']:>8.1f} "
+              f"{r['cores']:>5} {rate:>14.0f} {r['peak_mb']:>8.0f} {rate / base:>9.2f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
