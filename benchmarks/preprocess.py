@@ -27,8 +27,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def python_loop(catalog: str) -> int:
     """The same cleaning and tokenizing, one process, no Beam, no vocabulary."""
-    from transforms.records import RecordError, RecordSchema, decode_utf8
-    from transforms.records import parse_json_object, to_canonical
+    from transforms.records import (
+        RecordError,
+        RecordSchema,
+        decode_utf8,
+        parse_json_object,
+        to_canonical,
+    )
     from transforms.text import TextConfig, text_tokens
 
     schema, config, kept = RecordSchema(), TextConfig(), 0
@@ -56,7 +61,9 @@ def sklearn_tfidf(catalog: str) -> int:
             if isinstance(row, dict):
                 tags = row.get("tags") or []
                 tags = tags if isinstance(tags, list) else [tags]
-                texts.append(" ".join([row.get("title") or "", row.get("description") or ""] + tags))
+                texts.append(
+                    " ".join([row.get("title") or "", row.get("description") or ""] + tags)
+                )
     matrix = TfidfVectorizer(min_df=2, max_features=200_000).fit_transform(texts)
     return matrix.shape[0]
 
@@ -82,7 +89,16 @@ def _child(kind: str, catalog: str, workers: int) -> None:
 
 def measure(kind: str, catalog: str, workers: int = 1) -> dict:
     """Runs one variant in a child process; adds its peak RSS (children included)."""
-    cmd = [sys.executable, __file__, "--child", kind, "--catalog", catalog, "--workers", str(workers)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        kind,
+        "--catalog",
+        catalog,
+        "--workers",
+        str(workers),
+    ]
     env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     _, _, usage = os.wait4(proc.pid, 0)
