@@ -13,6 +13,7 @@ REQUIRES = [
     "tensorflow==2.21.0",
     "tensorflow-transform==1.21.0",
     "tf-keras==2.21.0",
+    "tensorboard==2.21.0",
     "nltk==3.10.4",
     "numpy>=1.26,<3",
 ]

@@ -9,6 +9,7 @@ line after it override the profile.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -55,6 +56,32 @@ def _sample(argv: list[str]) -> int:
     return 0
 
 
+def _train(argv: list[str]) -> int:
+    import dataclasses
+
+    from models.model import HELP, HParams
+    from models.train import TrainConfig, train
+    from pipelines.jobs import JobError
+
+    parser = argparse.ArgumentParser(prog=f"{PROG} train", description="Train the text tagger.")
+    parser.add_argument("--data-dir", required=True, help="A preprocess --output-dir.")
+    parser.add_argument("--model-dir", required=True, help="Where checkpoints and the export go.")
+    for field in dataclasses.fields(HParams):
+        flag = "--" + field.name.replace("_", "-")
+        parser.add_argument(
+            flag, type=type(field.default), default=field.default, help=HELP[field.name]
+        )
+    args = vars(parser.parse_args(argv))
+    data_dir, model_dir = args.pop("data_dir"), args.pop("model_dir")
+    try:
+        hparams = HParams(**args)
+    except ValueError as err:
+        raise JobError(str(err)) from None
+    summary = train(TrainConfig(data_dir, model_dir, hparams))
+    print(f"train: {json.dumps(summary['metrics'])}")
+    return 0
+
+
 def _beam_job(command: str, argv: list[str]) -> int:
     from pipelines import preprocess
 
@@ -71,7 +98,8 @@ def _print_help() -> None:
         f"usage: {PROG} COMMAND [flags]\n\n"
         "commands:\n"
         "  sample       write the deterministic sample catalog (JSONL)\n"
-        "  preprocess   catalog -> cleaned, tokenized, tf-idf TFRecords + transform graph\n\n"
+        "  preprocess   catalog -> cleaned, tokenized, tf-idf TFRecords + transform graph\n"
+        "  train        preprocess output -> multi-label Keras model, metrics, SavedModel\n\n"
         f"'{PROG} COMMAND --help' lists a command's flags; Beam jobs also take Beam's\n"
         "flags (--runner, --temp_location, --setup_file, ...) and --runner-profile."
     )
@@ -90,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if command == "sample":
             return _sample(rest)
+        if command == "train":
+            return _train(rest)
         if command in BEAM_COMMANDS:
             if "--help" in rest or "-h" in rest:
                 return _beam_help(command)

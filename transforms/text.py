@@ -1,18 +1,10 @@
 """Cleaning and tokenization of video metadata text (titles, descriptions, tags).
 
-Everything here is a pure function of its inputs and runs on the hot path of both the
-Beam preprocessing pipeline and the batch predictor, so:
-
-* every regular expression and the tokenizer are built once, at import time;
-* per-character classification (punctuation, symbols, emoji, accents) goes through
-  ``str.translate`` tables filled lazily from :mod:`unicodedata` and kept for reuse;
-* the stopword set and the Snowball stemmer are built once and cached
-  (``functools.lru_cache``), and stems are memoised per token;
-* nothing is downloaded: no ``nltk.download``, no punkt / ``word_tokenize``.
-
-All patterns are written to run in linear time on hostile input ("a.a.a.a...").
-
-Typical use::
+Pure functions on the hot path of the Beam preprocessing pipeline and the batch
+predictor: regexes and the tokenizer are built at import time, per-character rules go
+through lazily filled ``str.translate`` tables, the stopword set and stemmer are cached
+(stems memoised per token), every pattern is linear-time on hostile input, and nothing
+is downloaded (no ``nltk.download``, no punkt).
 
     tokens = text_tokens([title, description, *tags], TextConfig(stem=True))
 """
@@ -26,20 +18,9 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from importlib.resources import files
-from typing import NamedTuple
 
 from nltk.stem.snowball import SnowballStemmer
 from nltk.tokenize import RegexpTokenizer
-
-__all__ = [
-    "DEFAULT_CONFIG",
-    "NUM_TOKEN",
-    "TextConfig",
-    "clean_text",
-    "load_stopwords",
-    "text_tokens",
-    "tokenize",
-]
 
 _DIGIT_POLICIES = ("drop", "keep", "token")
 NUM_TOKEN = "<num>"
@@ -70,6 +51,7 @@ class TextConfig:
     max_tokens: int = 5000
 
     def __post_init__(self) -> None:
+        """Reject invalid option values with a ValueError naming the received value."""
         if self.digits not in _DIGIT_POLICIES:
             raise ValueError(
                 f"`digits` must be one of {_DIGIT_POLICIES}. Received: digits={self.digits!r}"
@@ -86,8 +68,9 @@ DEFAULT_CONFIG = TextConfig()
 
 # --- clean_text patterns ------------------------------------------------------------
 
-# Literal backslash escapes as exported in YouTube CSV descriptions, plus real ones.
-_ESCAPED_WS_RE = re.compile(r"\\[nrt]|[\n\r\t]")
+# Literal backslash escapes as exported in YouTube CSV descriptions. Real newlines and
+# tabs need no pass of their own: every later step treats them as whitespace.
+_ESCAPED_WS_RE = re.compile(r"\\[nrt]")
 # <script>/<style> blocks with their contents; the body may not contain another opening
 # tag of the same kind, which keeps the scan linear when closing tags are missing.
 _SCRIPT_STYLE_RE = re.compile(r"<(script|style)\b[^>]*+>(?:[^<]++|<(?!/?\1\b))*+</\1\s*>", re.I)
@@ -118,36 +101,35 @@ _CJK_RE = re.compile(
     "[\u3005-\u3007\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
     "\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003ffff]"
 )
-# Words: letters, marks and digits of any script, with internal apostrophes.
-_TOKENIZER = RegexpTokenizer(r"[\p{L}\p{M}\p{N}]+(?:'[\p{L}\p{M}\p{N}]+)*")
+# Words: a letter or digit of any script, then letters, combining marks and digits, with
+# internal apostrophes.
+_WORD = r"[\p{L}\p{N}][\p{L}\p{M}\p{N}]*"
+_TOKENIZER = RegexpTokenizer(rf"{_WORD}(?:'{_WORD})*")
 _STEMMABLE_RE = re.compile(r"[a-z]+(?:'[a-z]+)*")
 
 
 class _LazyTable(dict):
-    """A ``str.translate`` table that computes each code point's entry on first use."""
+    """A ``str.translate`` table that computes each code point's entry on first use.
+
+    Entries are kept (up to 65536 code points, far more than real text uses) so that
+    each distinct character is classified once per process.
+    """
 
     def __init__(self, rule: Callable[[str], str | None]) -> None:
         super().__init__()
         self._rule = rule
 
     def __missing__(self, codepoint: int) -> str | None:
-        value = self[codepoint] = self._rule(chr(codepoint))
+        value = self._rule(chr(codepoint))
+        if len(self) < 1 << 16:
+            self[codepoint] = value
         return value
 
 
 _APOSTROPHES = frozenset("'\u2019\u02bc")  # ' ’ ʼ
-_SPACE_CATEGORIES = frozenset({"Cc", "Co", "Cs", "Cn"})
+_SPACE_CATEGORIES = frozenset({"Cc", "Co", "Cs", "Cn", "Me"})  # Me: keycap "⃣", circles
 # Letters NFKD does not decompose but that have an obvious ASCII spelling.
-_ASCII_SPELLINGS = {
-    "æ": "ae",
-    "œ": "oe",
-    "ø": "o",
-    "đ": "d",
-    "ð": "d",
-    "þ": "th",
-    "ł": "l",
-    "ı": "i",
-}
+_ASCII_SPELLINGS = dict(zip("æœøłđðþı", ("ae", "oe", "o", "l", "d", "d", "th", "i"), strict=True))
 
 
 def _punct_rule(char: str) -> str | None:
@@ -157,7 +139,9 @@ def _punct_rule(char: str) -> str | None:
     if char == "\u200b":  # zero-width space separates words (Thai, Khmer)
         return " "
     category = unicodedata.category(char)
-    if category == "Cf":  # soft hyphen, zero-width (non-)joiner, BOM, bidi marks
+    # Format chars (soft hyphen, zero-width joiners, BOM, bidi) and emoji variation
+    # selectors (U+FE0F in "❤️", technically combining marks) vanish.
+    if category == "Cf" or "VARIATION SELECTOR" in unicodedata.name(char, ""):
         return None
     if category[0] in "PS" or category in _SPACE_CATEGORIES:
         return " "
@@ -180,10 +164,23 @@ _PUNCT_TABLE = _LazyTable(_punct_rule)
 _ASCII_TABLE = _LazyTable(_ascii_rule)
 
 
+def _strip_urls(text: str) -> str:
+    """Replace URLs and e-mail addresses by spaces (also collapses whitespace).
+
+    They never contain whitespace, so only words holding "." or "/" need the regex.
+    """
+    return " ".join(
+        [
+            _URL_EMAIL_RE.sub(" ", word) if "." in word or "/" in word else word
+            for word in text.split()
+        ]
+    )
+
+
 def clean_text(text: str | None, config: TextConfig = DEFAULT_CONFIG) -> str:
     """Normalise one metadata field into lowercase, space-separated words.
 
-    Steps: literal/real newlines and tabs -> space; HTML entities unescaped, tags and
+    Steps: literal "\\n", "\\r", "\\t" and real ones -> space; HTML unescaped, tags and
     script/style blocks removed; URLs and e-mail addresses removed; NFKC + casefold;
     optional ASCII folding; punctuation/symbols/emoji -> space (apostrophes between
     letters kept as "'"); whitespace collapsed. Digits are kept (see :func:`tokenize`).
@@ -197,13 +194,14 @@ def clean_text(text: str | None, config: TextConfig = DEFAULT_CONFIG) -> str:
     """
     if not text:
         return ""
-    text = _ESCAPED_WS_RE.sub(" ", text)
+    if "\\" in text:
+        text = _ESCAPED_WS_RE.sub(" ", text)
     if "&" in text:
         text = html.unescape(html.unescape(text))
     if "<" in text:
         text = _TAG_RE.sub(" ", _SCRIPT_STYLE_RE.sub(" ", text))
-    if "/" in text or "@" in text or "www." in text.lower():
-        text = _URL_EMAIL_RE.sub(" ", text)
+    if "/" in text or "@" in text or "www" in text.lower():
+        text = _strip_urls(text)
     text = unicodedata.normalize("NFKC", text).casefold()
     if config.ascii_only and not text.isascii():
         text = unicodedata.normalize("NFKD", text).translate(_ASCII_TABLE)
@@ -211,13 +209,6 @@ def clean_text(text: str | None, config: TextConfig = DEFAULT_CONFIG) -> str:
     if "'" in text:
         text = _LONE_APOSTROPHE_RE.sub(" ", text)
     return " ".join(text.split())
-
-
-class _Plan(NamedTuple):
-    """Per-config resources, built once per distinct :class:`TextConfig`."""
-
-    stopwords: frozenset[str]
-    stem: Callable[[str], str] | None
 
 
 @functools.lru_cache(maxsize=1)
@@ -246,10 +237,12 @@ def _stem(token: str) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _plan(config: TextConfig) -> _Plan:
-    """Resolve the stopword set and stem function that ``config`` asks for."""
-    stopwords = load_stopwords() if config.remove_stopwords else frozenset()
-    return _Plan(stopwords=stopwords, stem=_stem if config.stem else None)
+def _plan(config: TextConfig) -> tuple[frozenset[str], Callable[[str], str] | None]:
+    """Return the (stopword set, stem function or None) that ``config`` asks for."""
+    return (
+        load_stopwords() if config.remove_stopwords else frozenset(),
+        _stem if config.stem else None,
+    )
 
 
 def _unigrams(cleaned: str, config: TextConfig, limit: int) -> list[str]:
@@ -291,12 +284,7 @@ def tokenize(cleaned: str, config: TextConfig = DEFAULT_CONFIG) -> list[str]:
     digits policy, ``min_token_chars`` (single CJK characters exempt), stopwords,
     stemming, ``max_tokens`` truncation, and bigrams appended after the unigrams.
 
-    Args:
-        cleaned: Output of :func:`clean_text`.
-        config: Tokenization options.
-
-    Returns:
-        The token list (deterministic, input order preserved); [] for empty input.
+    Returns the token list (deterministic, input order preserved); [] for "".
     """
     if not cleaned:
         return []
@@ -314,12 +302,7 @@ def text_tokens(fields: Iterable[str | None], config: TextConfig = DEFAULT_CONFI
     every field's unigrams in order, followed (if ``config.bigrams``) by every field's
     bigrams in order; ``text_tokens([x]) == tokenize(clean_text(x))``.
 
-    Args:
-        fields: Raw field values; None and empty fields are skipped.
-        config: Cleaning/tokenization options.
-
-    Returns:
-        The token list, [] when nothing survives.
+    None and empty fields are skipped; returns [] when nothing survives.
     """
     unigrams: list[str] = []
     bigrams: list[str] = []

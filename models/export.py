@@ -1,0 +1,121 @@
+"""One servable SavedModel: the trained model plus the tf.Transform graph.
+
+Signatures (all return ``probabilities`` float32 [batch, num_labels]):
+  ``sparse``           ``indices`` int64 [N, 2], ``values`` float32 [N],
+                       ``dense_shape`` int64 [2]: an already-vectorized batch.
+  ``tokens``           ``tokens`` string [batch, max_tokens] (cleaned tokens,
+                       "" padding) through the embedded transform graph.
+  ``serving_default``  ``examples``: serialized ``tf.train.Example`` holding the
+                       raw transform features (``video_id``, ``tokens``).
+Cleaning and tokenizing (``transforms.text``) are Python/NLTK and not in-graph,
+so raw text goes through the batch predictor or is cleaned before ``tokens``.
+
+Beside the graph, ``assets.extra/`` carries ``labels.txt``,
+``thresholds.json``, ``model_card.json`` and ``preprocess_config.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from models.data import DataSpec, bag_of_words
+from models.model import probabilities
+
+EXTRA_DIR = "assets.extra"
+LABELS_FILE = "labels.txt"
+THRESHOLDS_FILE = "thresholds.json"
+CARD_FILE = "model_card.json"
+PREPROCESS_CONFIG_FILE = "preprocess_config.json"
+
+_EXAMPLE_SPEC = {
+    "video_id": tf.io.FixedLenFeature([], tf.string, default_value=""),
+    "tokens": tf.io.VarLenFeature(tf.string),
+}
+
+
+class TaggerModule(tf.Module):
+    """The exported graph: transform layer + Keras model, three signatures."""
+
+    def __init__(self, model, output: tft.TFTransformOutput, spec: DataSpec, loss: str):
+        super().__init__(name="catalog_tagger")
+        self.model = model
+        self.transform = output.transform_features_layer()
+        self._input_dim = spec.input_dim
+        self._loss = loss
+
+    def _scores(self, bow: tf.SparseTensor) -> tf.Tensor:
+        return probabilities(self.model(bow, training=False), self._loss)
+
+    def _from_raw(self, video_id: tf.Tensor, tokens: tf.SparseTensor) -> dict:
+        batch = tf.shape(video_id, out_type=tf.int64)[0]
+        labels = tf.SparseTensor(
+            tf.zeros([0, 2], tf.int64), tf.zeros([0], tf.string), tf.stack([batch, 0])
+        )
+        out = self.transform({"video_id": video_id, "tokens": tokens, "labels": labels})
+        bow = bag_of_words(out["token_ids"], out["token_weights"], self._input_dim)
+        return {
+            "probabilities": self._scores(bow),
+            "num_tokens": out["num_tokens"],
+            "num_oov_tokens": out["num_oov_tokens"],
+        }
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, 2], tf.int64, name="indices"),
+            tf.TensorSpec([None], tf.float32, name="values"),
+            tf.TensorSpec([2], tf.int64, name="dense_shape"),
+        ]
+    )
+    def sparse(self, indices, values, dense_shape):
+        bow = tf.sparse.reorder(tf.SparseTensor(indices, values, dense_shape))
+        return {"probabilities": self._scores(bow)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="tokens")])
+    def tokens(self, tokens):
+        video_id = tf.fill(tf.shape(tokens)[:1], "")
+        return self._from_raw(video_id, tf.sparse.from_dense(tokens))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve_examples(self, examples):
+        parsed = tf.io.parse_example(examples, _EXAMPLE_SPEC)
+        return {
+            **self._from_raw(parsed["video_id"], parsed["tokens"]),
+            "video_id": parsed["video_id"],
+        }
+
+
+def export_model(
+    export_dir: str,
+    model,
+    output: tft.TFTransformOutput,
+    spec: DataSpec,
+    loss: str,
+    extras: dict,
+) -> str:
+    """Writes the SavedModel and its ``assets.extra`` files; returns the path."""
+    module = TaggerModule(model, output, spec, loss)
+    signatures = {
+        "sparse": module.sparse,
+        "tokens": module.tokens,
+        "serving_default": module.serve_examples,
+    }
+    tf.saved_model.save(module, export_dir, signatures=signatures)
+    extra = os.path.join(export_dir, EXTRA_DIR)
+    tf.io.gfile.makedirs(extra)
+    with tf.io.gfile.GFile(os.path.join(extra, LABELS_FILE), "w") as handle:
+        handle.write("".join(f"{name}\n" for name in spec.label_names))
+    for name, payload in extras.items():
+        with tf.io.gfile.GFile(os.path.join(extra, name), "w") as handle:
+            handle.write(json.dumps(payload, indent=2, sort_keys=True))
+    return export_dir
+
+
+def read_extra(export_dir: str, name: str):
+    """One ``assets.extra`` file: JSON decoded, ``labels.txt`` as a list."""
+    with tf.io.gfile.GFile(os.path.join(export_dir, EXTRA_DIR, name)) as handle:
+        text = handle.read()
+    return text.splitlines() if name == LABELS_FILE else json.loads(text)
