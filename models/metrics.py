@@ -185,8 +185,10 @@ def tune_thresholds(
 ) -> np.ndarray:
     """Per-class decision thresholds ``[n_classes]`` (float64), applied as ``scores >= t``.
 
-    Candidates are the distinct scores of the class's positives (the score itself, not
-    a midpoint); they contain every optimum, which is thus reproduced exactly.
+    Candidates are the distinct scores of the class's positives; they contain every
+    optimum. The chosen score is then moved down to the midpoint with the next lower
+    score of the class, so the same predictions hold on the tuning data while scores
+    recomputed elsewhere (another runtime, float rounding) keep a margin.
 
     * ``min_precision=None``: the threshold maximizing F1; among equal F1 the highest.
     * ``min_precision=p``: the lowest threshold with precision ``>= p`` (max recall at
@@ -200,15 +202,22 @@ def tune_thresholds(
     for j, u, _, tp, n_ge in _class_curves(scores, labels):
         if min_precision is None:
             f1 = 2.0 * tp / (n_ge + tp[0])
-            thresholds[j] = u[len(f1) - 1 - np.argmax(f1[::-1])]
+            thresholds[j] = _with_margin(scores[:, j], u[len(f1) - 1 - np.argmax(f1[::-1])])
             continue
         reaching = np.flatnonzero(tp / n_ge >= min_precision)
         if reaching.size:
-            thresholds[j] = u[reaching[0]]
+            thresholds[j] = _with_margin(scores[:, j], u[reaching[0]])
         else:
             top = max(scores.dtype.type(1.0), scores[:, j].max())
             thresholds[j] = np.nextafter(top, scores.dtype.type(np.inf))
     return thresholds
+
+
+def _with_margin(column: np.ndarray, threshold: float) -> float:
+    """Midpoint between ``threshold`` and the next lower score (or half of it)."""
+    lower = column[column < threshold]
+    below = float(lower.max()) if lower.size else min(0.0, float(threshold))
+    return (float(threshold) + below) / 2.0
 
 
 def _counts(scores: np.ndarray, labels: np.ndarray, thresholds: Thresholds) -> tuple:

@@ -26,3 +26,36 @@ def shared_data() -> pathlib.Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} is not present (it sits beside the repo in CI)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def sample_catalog(tmp_path_factory) -> pathlib.Path:
+    """800 unique sample videos (plus the sample's duplicates and bad lines)."""
+    from pipelines.sample_catalog import write_sample_catalog
+
+    path = tmp_path_factory.mktemp("sample") / "catalog.jsonl"
+    write_sample_catalog(str(path), videos=800, seed=7)
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_preprocessed(sample_catalog, tmp_path_factory) -> pathlib.Path:
+    from pipelines import preprocess
+
+    out = tmp_path_factory.mktemp("sample_pre")
+    preprocess.run(
+        profile_args("local") + ["--input", str(sample_catalog), "--output-dir", str(out)]
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def sample_model(sample_preprocessed, tmp_path_factory):
+    """``(model_dir, summary)`` of a small model trained on the sample."""
+    from models.model import HParams
+    from models.train import TrainConfig, train
+
+    model_dir = tmp_path_factory.mktemp("sample_model")
+    hparams = HParams(hidden_units=64, epochs=8, patience=2, batch_size=32, learning_rate=0.01)
+    summary = train(TrainConfig(str(sample_preprocessed), str(model_dir), hparams))
+    return model_dir, summary

@@ -118,7 +118,7 @@ def label_ids(labels: tf.SparseTensor, config: TransformConfig) -> tf.SparseTens
     """Category names to ids; labels rarer than ``min_label_count`` are dropped."""
     ids = tft.compute_and_apply_vocabulary(
         labels,
-        frequency_threshold=config.min_label_count,
+        frequency_threshold=config.min_label_count if config.min_label_count > 1 else None,
         vocab_filename=LABELS_VOCAB,
     )
     return _compact(tf.sparse.retain(ids, ids.values >= 0))

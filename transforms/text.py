@@ -54,14 +54,14 @@ class TextConfig:
         """Reject invalid option values with a ValueError naming the received value."""
         if self.digits not in _DIGIT_POLICIES:
             raise ValueError(
-                f"`digits` must be one of {_DIGIT_POLICIES}. Received: digits={self.digits!r}"
+                f"digits must be one of {_DIGIT_POLICIES}. Received: digits={self.digits!r}"
             )
         if self.min_token_chars < 1:
             raise ValueError(
-                f"`min_token_chars` must be >= 1. Received: min_token_chars={self.min_token_chars!r}"
+                f"min_token_chars must be >= 1. Received: min_token_chars={self.min_token_chars!r}"
             )
         if self.max_tokens < 1:
-            raise ValueError(f"`max_tokens` must be >= 1. Received: max_tokens={self.max_tokens!r}")
+            raise ValueError(f"max_tokens must be >= 1. Received: max_tokens={self.max_tokens!r}")
 
 
 DEFAULT_CONFIG = TextConfig()
@@ -102,7 +102,8 @@ _CJK_RE = re.compile(
     "\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003ffff]"
 )
 # Words: a letter or digit of any script, then letters, combining marks and digits, with
-# internal apostrophes.
+# internal apostrophes. nltk compiles RegexpTokenizer patterns with the `regex` engine
+# (nltk.redos), which understands \p{...} Unicode categories.
 _WORD = r"[\p{L}\p{N}][\p{L}\p{M}\p{N}]*"
 _TOKENIZER = RegexpTokenizer(rf"{_WORD}(?:'{_WORD})*")
 _STEMMABLE_RE = re.compile(r"[a-z]+(?:'[a-z]+)*")
@@ -127,7 +128,7 @@ class _LazyTable(dict):
 
 
 _APOSTROPHES = frozenset("'\u2019\u02bc")  # ' ’ ʼ
-_SPACE_CATEGORIES = frozenset({"Cc", "Co", "Cs", "Cn", "Me"})  # Me: keycap "⃣", circles
+_SPACE_CATEGORIES = frozenset({"Cc", "Co", "Cs", "Cn", "Me"})  # Me: keycap U+20E3, circles
 # Letters NFKD does not decompose but that have an obvious ASCII spelling.
 _ASCII_SPELLINGS = dict(zip("æœøłđðþı", ("ae", "oe", "o", "l", "d", "d", "th", "i"), strict=True))
 
@@ -304,6 +305,8 @@ def text_tokens(fields: Iterable[str | None], config: TextConfig = DEFAULT_CONFI
 
     None and empty fields are skipped; returns [] when nothing survives.
     """
+    if isinstance(fields, str):  # would silently tokenize character by character
+        raise TypeError(f"fields must be an iterable of strings. Received: {fields!r:.80}")
     unigrams: list[str] = []
     bigrams: list[str] = []
     for field in fields:

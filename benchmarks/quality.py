@@ -1,0 +1,299 @@
+"""Quality bar: the project's tagger against linear text peers on the real catalogs.
+
+For each catalog under ``../shared/data`` the preprocess job runs once, the
+project's model trains on its output, and peers (tf-idf + one-vs-rest logistic
+regression, tf-idf + linear SVM, fastText if installed) are fit on exactly the
+same videos and splits (video ids read back from the preprocess shards, text
+and labels re-read with the project's record mapping). Every model is scored
+with ``models.metrics`` on test; peer thresholds and C are tuned on eval.
+
+    python benchmarks/quality.py [--catalog netflix|youtube|all] [--output PATH]
+        [--reuse-dir DIR] [--hidden-units N] [--epochs N] [--dropout X] ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import glob
+import json
+import os
+import pathlib
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.normpath(os.path.join(ROOT, "..", "shared", "data"))
+SPLITS = ("train", "eval", "test")
+HPARAM_FLAGS = ("hidden_units", "epochs", "dropout", "learning_rate", "batch_size")
+CATALOGS = {
+    "netflix": [
+        "--input", f"{DATA}/netflix_titles/netflix_titles.csv",
+        "--field", "video_id=show_id", "--field", "categories=listed_in",
+        "--list-separator", "categories=,",
+    ],
+    "youtube": [
+        "--input", f"{DATA}/youtube_trending_us/USvideos.csv",
+        "--field", "categories=category_id", "--field", "updated_at=trending_date",
+        "--updated-at-format", "%y.%d.%m",
+        "--label-map", f"{DATA}/youtube_trending_us/US_category_id.json",
+        "--split-key", "channel_title",
+    ],
+}  # fmt: skip
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--catalog", choices=(*CATALOGS, "all"), default="all")
+    parser.add_argument("--output", default=os.path.join(ROOT, "benchmarks/results/quality.json"))
+    parser.add_argument("--reuse-dir", help="Keep/reuse preprocess outputs in DIR/<catalog>.")
+    parser.add_argument("--no-peers", action="store_true", help="Only train the project model.")
+    for name, kind in zip(HPARAM_FLAGS, (int, int, float, float, int), strict=True):
+        parser.add_argument("--" + name.replace("_", "-"), type=kind)
+    return parser.parse_args(argv)
+
+
+def preprocess_catalog(name: str, out: str) -> dict:
+    """Runs the preprocess job into ``out`` unless a finished run is already there."""
+    from pipelines import cli, preprocess
+
+    report_path = os.path.join(out, preprocess.REPORT_FILE)
+    if os.path.exists(report_path):
+        print(f"[{name}] reusing preprocess output in {out}")
+        with open(report_path, encoding="utf-8") as handle:
+            return json.load(handle)
+    start = time.monotonic()
+    report = preprocess.run(cli.profile_args("local") + CATALOGS[name] + ["--output-dir", out])
+    print(f"[{name}] preprocess: {time.monotonic() - start:.1f} s")
+    return report
+
+
+def train_project(out: str, hparams) -> dict:
+    from models.train import TrainConfig, train
+
+    with tempfile.TemporaryDirectory(prefix="quality-model-") as model_dir:
+        summary = train(TrainConfig(out, model_dir, hparams))
+    return {
+        **summary["metrics"]["test"],
+        "train_seconds": summary["wall_seconds"],
+        "params": {**dataclasses.asdict(hparams), "best_epoch": summary["best_epoch"]},
+    }
+
+
+def split_ids(out: str) -> dict[str, list[str]]:
+    """The video ids of each split, in shard order, from the preprocess output."""
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    spec = {"video_id": tft.TFTransformOutput(out).transformed_feature_spec()["video_id"]}
+    ids = {}
+    for split in SPLITS:
+        files = sorted(glob.glob(f"{out}/data/{split}/*.tfrecord.gz"))
+        dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(1024)
+        ids[split] = [
+            v.decode()
+            for batch in dataset
+            for v in tf.io.parse_example(batch, spec)["video_id"].numpy()
+        ]
+    return ids
+
+
+def latest_records(name: str) -> dict[str, dict]:
+    """One canonical record per video id, as the pipeline's Deduplicate keeps it."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.options import CatalogOptions, record_schema
+    from transforms.records import RecordError, to_canonical
+
+    options = PipelineOptions(CATALOGS[name])
+    schema = record_schema(options)  # RecordSchema.from_flags over the very same flags
+    csv.field_size_limit(16 << 20)
+    latest: dict[str, dict] = {}
+    path = options.view_as(CatalogOptions).input
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
+        for row in csv.DictReader(handle):
+            if None in row or None in row.values():
+                continue  # dead-lettered by the pipeline (wrong number of columns)
+            try:
+                record = to_canonical(row, schema)
+            except RecordError:
+                continue
+            best = latest.get(record["video_id"])
+            when = record["updated_at"] if record["updated_at"] is not None else -float("inf")
+            if best is None or when >= (best["updated_at"] or -float("inf")):
+                latest[record["video_id"]] = record  # latest wins; ties: the last row
+    return latest
+
+
+def peer_data(name: str, out: str) -> dict:
+    """Texts and multi-hot labels per split, label space = the project's vocabulary."""
+    import tensorflow_transform as tft
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    classes = [v.decode() for v in tft.TFTransformOutput(out).vocabulary_by_name("labels")]
+    binarizer, known = MultiLabelBinarizer(classes=classes), set(classes)
+    records, data = latest_records(name), {"classes": classes}
+    for split, ids in split_ids(out).items():
+        rows = [records[video_id] for video_id in ids]
+        data[split] = (
+            [" ".join([r["title"], r["description"], " ".join(r["tags"])]) for r in rows],
+            binarizer.fit_transform([[c for c in r["categories"] if c in known] for r in rows]),
+        )
+    return data
+
+
+def ovr_scores(fit, features: dict, labels, score) -> tuple:
+    """Fits on the train columns that have a positive; the rest score below every other."""
+    import numpy as np
+
+    active = labels.sum(axis=0) > 0
+    start = time.monotonic()
+    model = fit(features["train"], labels[:, active])
+    seconds = time.monotonic() - start
+    out = {}
+    for split in ("eval", "test"):
+        raw = score(model, features[split])
+        full = np.full((raw.shape[0], labels.shape[1]), raw.min() - 1.0 if raw.size else 0.0)
+        full[:, active] = raw
+        out[split] = full
+    return out, seconds
+
+
+def sklearn_peer(make, grid, data: dict, features: dict, score) -> dict:
+    """Tunes C on eval GAP@20, reports test for the best C."""
+    from sklearn.multiclass import OneVsRestClassifier
+
+    from models import metrics
+
+    best, tuning = None, {}
+    for c in grid:
+        fit = lambda x, y, c=c: OneVsRestClassifier(make(c)).fit(x, y)  # noqa: E731
+        scores, seconds = ovr_scores(fit, features, data["train"][1], score)
+        tuning[c] = metrics.gap_at_k(scores["eval"], data["eval"][1])
+        if best is None or tuning[c] > tuning[best[0]]:
+            best = (c, scores, seconds)
+    c, scores, seconds = best
+    params = {"C": c, "eval_gap@20": tuning}
+    return {**peer_metrics(scores, data), "train_seconds": seconds, "params": params}
+
+
+def peer_metrics(scores: dict, data: dict) -> dict:
+    from models import metrics
+
+    thresholds = metrics.tune_thresholds(scores["eval"], data["eval"][1])
+    return metrics.evaluate(scores["test"], data["test"][1], thresholds)
+
+
+def run_sklearn_peers(data: dict) -> dict:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import LinearSVC
+
+    start = time.monotonic()
+    vectorizer = TfidfVectorizer(sublinear_tf=True, min_df=2, ngram_range=(1, 2))
+    features = {"train": vectorizer.fit_transform(data["train"][0])}
+    vector_seconds = time.monotonic() - start
+    features.update({s: vectorizer.transform(data[s][0]) for s in ("eval", "test")})
+    logreg, svc = (lambda c: LogisticRegression(C=c, max_iter=1000)), (lambda c: LinearSVC(C=c))
+    proba, decision = (lambda m, x: m.predict_proba(x)), (lambda m, x: m.decision_function(x))
+    results = {
+        "tfidf+logreg": sklearn_peer(logreg, (1, 4, 16), data, features, proba),
+        "tfidf+linearsvc": sklearn_peer(svc, (0.1, 0.5, 1), data, features, decision),
+    }
+    for result in results.values():
+        result["train_seconds"] += vector_seconds
+    return results
+
+
+def run_fasttext(data: dict) -> dict:
+    try:
+        import fasttext
+    except ImportError:
+        print("fasttext not installed: skipped")
+        return {}
+    import numpy as np
+
+    names = {"__label__" + "_".join(c.split()): j for j, c in enumerate(data["classes"])}
+    label_of = {j: n for n, j in names.items()}
+    flat = lambda text: " ".join(text.split())  # noqa: E731  (one line per video)
+    with tempfile.TemporaryDirectory(prefix="quality-fasttext-") as tmp:
+        path = os.path.join(tmp, "train.txt")
+        with open(path, "w", encoding="utf-8", errors="surrogateescape") as handle:
+            for text, row in zip(*data["train"], strict=True):
+                tags = " ".join(label_of[j] for j in np.flatnonzero(row))
+                handle.write(f"{tags} {flat(text)}\n")
+        start = time.monotonic()
+        model = fasttext.train_supervised(
+            path, loss="ova", epoch=25, lr=0.5, wordNgrams=2, thread=1, verbose=0
+        )
+        seconds = time.monotonic() - start
+    scores = {}
+    for split in ("eval", "test"):
+        texts = [flat(t) for t in data[split][0]]
+        matrix = np.zeros(data[split][1].shape)
+        predicted = zip(*model.predict(texts, k=-1, threshold=0.0), strict=True)
+        for i, (labels, probs) in enumerate(predicted):
+            for label, prob in zip(labels, probs, strict=True):
+                matrix[i, names[label]] = prob
+        scores[split] = matrix
+    params = {"loss": "ova", "epoch": 25, "lr": 0.5, "wordNgrams": 2}
+    return {"fasttext": {**peer_metrics(scores, data), "train_seconds": seconds, "params": params}}
+
+
+def run_catalog(name: str, args: argparse.Namespace, work: str) -> dict:
+    from models.model import HParams
+
+    out = os.path.join(work, name)
+    report = preprocess_catalog(name, out)
+    overrides = {k: getattr(args, k) for k in HPARAM_FLAGS if getattr(args, k) is not None}
+    models = {"project": train_project(out, HParams(**overrides))}
+    if not args.no_peers:
+        data = peer_data(name, out)
+        sizes = {s: len(data[s][0]) for s in SPLITS}
+        assert sizes == report["records"]["written_per_split"], (sizes, report["records"])
+        models.update(run_sklearn_peers(data))
+        models.update(run_fasttext(data))
+    return {"splits": report["records"]["written_per_split"], "models": models}
+
+
+def print_table(name: str, result: dict) -> None:
+    print(f"\n### {name}  (videos per split: {result['splits']})\n")
+    print("| model | GAP@20 | Hit@1 | mAP | micro-F1 | train s |")
+    print("|---|---|---|---|---|---|")
+    for model, m in result["models"].items():
+        cells = [m["gap@20"], m["hit@1"], m["map"], m["micro_f1"]]
+        row = " | ".join(f"{v:.4f}" for v in cells)
+        print(f"| {model} | {row} | {m['train_seconds']:.1f} |")
+
+
+def write_results(path: str, results: dict) -> None:
+    """Merges into an existing results file so one catalog can be re-run alone."""
+    previous = json.loads(pathlib.Path(path).read_text("utf-8")) if os.path.exists(path) else {}
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump({**previous, **results}, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    print(f"\nwrote {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    args = parse_args(argv)
+    names = list(CATALOGS) if args.catalog == "all" else [args.catalog]
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="quality-") as tmp:
+        work = os.path.abspath(args.reuse_dir) if args.reuse_dir else tmp
+        for name in names:
+            results[name] = run_catalog(name, args, work)
+    for name, result in results.items():
+        print_table(name, result)
+    write_results(args.output, results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""Trainer: it learns, it exports one SavedModel whose three signatures agree,
+TF2 and TF1-style loaders both load it, and bad inputs fail clearly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from models import export, metrics
+from models.data import DataSpec, make_dataset, shard_files
+from models.model import HParams
+from models.train import TrainConfig, load_training_data, train
+from pipelines.jobs import JobError
+from transforms.records import RecordSchema, parse_json_object, to_canonical
+from transforms.text import TextConfig, text_tokens
+
+
+def test_training_learns_and_summarizes(sample_model):
+    model_dir, summary = sample_model
+    assert summary["metrics"]["eval"]["gap@20"] > 0.7
+    assert summary["metrics"]["test"]["hit@1"] > 0.7
+    assert 1 <= summary["best_epoch"] <= summary["epochs_run"] <= 8
+    gaps = summary["history"]["val_gap@20"]
+    assert max(gaps) == pytest.approx(gaps[summary["best_epoch"] - 1])
+    on_disk = json.loads((model_dir / "training_summary.json").read_text())
+    assert on_disk["metrics"] == summary["metrics"]
+    assert summary["hparams"]["hidden_units"] == 64 and summary["examples_per_second"] > 0
+
+
+def test_export_carries_labels_thresholds_and_card(sample_model, sample_preprocessed):
+    model_dir, summary = sample_model
+    saved = str(model_dir / "saved_model")
+    labels = export.read_extra(saved, export.LABELS_FILE)
+    output = tft.TFTransformOutput(str(sample_preprocessed))
+    assert labels == [v.decode() for v in output.vocabulary_by_name("labels")]
+    assert len(labels) == 20
+    thresholds = export.read_extra(saved, export.THRESHOLDS_FILE)
+    assert list(thresholds) == sorted(labels) and all(0 < t <= 1 for t in thresholds.values())
+    card = export.read_extra(saved, export.CARD_FILE)
+    assert card["metrics"] == summary["metrics"]
+    assert card["vocabulary"]["size"] == output.vocabulary_size_by_name("tokens")
+    assert card["vocabulary"]["oov_buckets"] == 1000
+    assert card["versions"]["tensorflow"] == tf.__version__
+    assert card["data"]["records"]["balanced"] is True
+
+
+def _eval_rows(data_dir: str, n: int = 24):
+    data = load_training_data(data_dir)
+    dataset = make_dataset(shard_files(data_dir, "eval"), data.output, data.spec, batch_size=n)
+    features, _ = next(iter(dataset))
+    return [v.decode() for v in features["video_id"].numpy()], features["bow"], data.spec
+
+
+def _tokens_for(catalog, video_ids: list[str]) -> list[list[str]]:
+    latest = {}
+    for line in catalog.read_bytes().splitlines():
+        try:
+            record = to_canonical(parse_json_object(line.decode("utf-8")), RecordSchema())
+        except (ValueError, UnicodeDecodeError):
+            continue
+        previous = latest.get(record["video_id"])
+        if previous is None or (record["updated_at"] or 0) >= (previous["updated_at"] or 0):
+            latest[record["video_id"]] = record
+    fields = lambda r: [r["title"], r["description"], *r["tags"]]  # noqa: E731
+    return [text_tokens(fields(latest[v]), TextConfig()) for v in video_ids]
+
+
+def test_signatures_agree_with_training_time_scores(
+    sample_model, sample_preprocessed, sample_catalog
+):
+    model_dir, _ = sample_model
+    ids, bow, spec = _eval_rows(str(sample_preprocessed))
+    loaded = tf.saved_model.load(str(model_dir / "saved_model"))
+    assert set(loaded.signatures) == {"sparse", "tokens", "serving_default"}
+    sparse = loaded.signatures["sparse"](
+        indices=bow.indices, values=bow.values, dense_shape=bow.dense_shape
+    )["probabilities"].numpy()
+    assert sparse.shape == (len(ids), spec.num_labels)
+    keras_model = loaded.model  # the trained Keras model, as used in training-time eval
+    np.testing.assert_allclose(sparse, tf.sigmoid(keras_model(bow)).numpy(), atol=1e-6)
+
+    tokens = _tokens_for(sample_catalog, ids)
+    width = max(map(len, tokens))
+    padded = tf.constant([t + [""] * (width - len(t)) for t in tokens])
+    by_tokens = loaded.signatures["tokens"](tokens=padded)
+    np.testing.assert_allclose(by_tokens["probabilities"].numpy(), sparse, atol=1e-5)
+    assert by_tokens["num_tokens"].numpy().tolist() == [len(t) for t in tokens]
+
+    examples = [
+        tf.train.Example(features=tf.train.Features(feature={
+            "video_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode()])),
+            "tokens": tf.train.Feature(bytes_list=tf.train.BytesList(value=[w.encode() for w in t])),
+        })).SerializeToString()
+        for v, t in zip(ids, tokens, strict=True)
+    ]  # fmt: skip
+    served = loaded.signatures["serving_default"](examples=tf.constant(examples))
+    np.testing.assert_allclose(served["probabilities"].numpy(), sparse, atol=1e-5)
+    assert [v.decode() for v in served["video_id"].numpy()] == ids
+
+
+def test_tf1_style_loader_runs_the_sparse_signature(sample_model, sample_preprocessed):
+    model_dir, _ = sample_model
+    _, bow, _ = _eval_rows(str(sample_preprocessed), n=8)
+    expected = (
+        tf.saved_model.load(str(model_dir / "saved_model"))
+        .signatures["sparse"](indices=bow.indices, values=bow.values, dense_shape=bow.dense_shape)[
+            "probabilities"
+        ]
+        .numpy()
+    )
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], str(model_dir / "saved_model"))
+        signature = meta.signature_def["sparse"]
+        feeds = {
+            signature.inputs[name].name: value.numpy()
+            for name, value in (("indices", bow.indices), ("values", bow.values),
+                                ("dense_shape", bow.dense_shape))
+        }  # fmt: skip
+        got = sess.run(signature.outputs["probabilities"].name, feed_dict=feeds)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_thresholds_reproduce_eval_f1(sample_model, sample_preprocessed):
+    model_dir, summary = sample_model
+    data = load_training_data(str(sample_preprocessed))
+    loaded = tf.saved_model.load(str(model_dir / "saved_model"))
+    scores, labels = [], []
+    for features, y in make_dataset(data.files["eval"], data.output, data.spec, 64):
+        bow = features["bow"]
+        scores.append(loaded.signatures["sparse"](
+            indices=bow.indices, values=bow.values, dense_shape=bow.dense_shape
+        )["probabilities"].numpy())  # fmt: skip
+        labels.append(y.numpy())
+    thresholds = export.read_extra(str(model_dir / "saved_model"), export.THRESHOLDS_FILE)
+    vector = np.array([thresholds[name] for name in data.spec.label_names])
+    f1 = metrics.f1_scores(np.concatenate(scores), np.concatenate(labels), vector)
+    assert f1["micro_f1"] == pytest.approx(summary["metrics"]["eval"]["micro_f1"], abs=1e-6)
+
+
+def test_missing_transform_output_fails_clearly(tmp_path):
+    with pytest.raises(JobError, match="no tf.Transform output"):
+        train(TrainConfig(str(tmp_path), str(tmp_path / "m")))
+
+
+def test_label_vocabulary_mismatch_fails_clearly(sample_model, sample_preprocessed, tmp_path):
+    model_dir, _ = sample_model
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir / "saved_model", copy / "saved_model")
+    labels = copy / "saved_model" / "assets.extra" / "labels.txt"
+    labels.write_text("Music\nOther\n")
+    with pytest.raises(JobError, match="different label vocabulary"):
+        train(TrainConfig(str(sample_preprocessed), str(copy), HParams(epochs=1)))
+
+
+def test_zero_train_records_fail_clearly(sample_preprocessed, tmp_path):
+    data_dir = tmp_path / "data"
+    shutil.copytree(sample_preprocessed, data_dir)
+    report = json.loads((data_dir / "preprocess_report.json").read_text())
+    report["records"]["written_per_split"]["train"] = 0
+    (data_dir / "preprocess_report.json").write_text(json.dumps(report))
+    with pytest.raises(JobError, match="no train records"):
+        train(TrainConfig(str(data_dir), str(tmp_path / "m")))
+
+
+def test_unseen_labels_are_reported_not_crashed_on():
+    from models.train import unseen_labels
+
+    spec = DataSpec(vocab_size=3, oov_buckets=1, num_labels=2, label_names=("a", "b"))
+    report = {"labels": {"train": {"a": 3, "b": 1}, "eval": {"a": 1, "z": 2}, "test": {"y": 1}}}
+    assert unseen_labels(report, spec) == {"eval": {"z": 2}, "test": {"y": 1}}
