@@ -1,10 +1,13 @@
 """One servable SavedModel: the trained model plus the tf.Transform graph.
 
-Signatures (all return ``probabilities`` float32 [batch, num_labels]):
+Signatures (all but ``vectorize`` return ``probabilities`` [batch, num_labels]):
   ``sparse``           ``indices`` int64 [N, 2], ``values`` float32 [N],
                        ``dense_shape`` int64 [2]: an already-vectorized batch.
   ``tokens``           ``tokens`` string [batch, max_tokens] (cleaned tokens,
                        "" padding) through the embedded transform graph.
+  ``vectorize``        ``tokens`` as above to the ``sparse`` inputs (``indices``,
+                       ``values``, ``dense_shape``) and token/OOV counts; the
+                       batch predictor vectorizes with it, then calls ``sparse``.
   ``serving_default``  ``examples``: serialized ``tf.train.Example`` holding the
                        raw transform features (``video_id``, ``tokens``).
 Cleaning and tokenizing (``transforms.text``) are Python/NLTK and not in-graph,
@@ -50,7 +53,7 @@ class TaggerModule(tf.Module):
     def _scores(self, bow: tf.SparseTensor) -> tf.Tensor:
         return probabilities(self.model(bow, training=False), self._loss)
 
-    def _from_raw(self, video_id: tf.Tensor, tokens: tf.SparseTensor) -> dict:
+    def _vectorize(self, video_id: tf.Tensor, tokens: tf.SparseTensor) -> dict:
         batch = tf.shape(video_id, out_type=tf.int64)[0]
         labels = tf.SparseTensor(
             tf.zeros([0, 2], tf.int64), tf.zeros([0], tf.string), tf.stack([batch, 0])
@@ -58,7 +61,27 @@ class TaggerModule(tf.Module):
         out = self.transform({"video_id": video_id, "tokens": tokens, "labels": labels})
         bow = bag_of_words(out["token_ids"], out["token_weights"], self._input_dim)
         return {
-            "probabilities": self._scores(bow),
+            "bow": bow,
+            "num_tokens": out["num_tokens"],
+            "num_oov_tokens": out["num_oov_tokens"],
+        }
+
+    def _from_raw(self, video_id: tf.Tensor, tokens: tf.SparseTensor) -> dict:
+        out = self._vectorize(video_id, tokens)
+        return {
+            "probabilities": self._scores(out["bow"]),
+            "num_tokens": out["num_tokens"],
+            "num_oov_tokens": out["num_oov_tokens"],
+        }
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="tokens")])
+    def vectorize(self, tokens):
+        """Tokens to the ``sparse`` signature's inputs, through the transform graph."""
+        out = self._vectorize(tf.fill(tf.shape(tokens)[:1], ""), tf.sparse.from_dense(tokens))
+        return {
+            "indices": out["bow"].indices,
+            "values": out["bow"].values,
+            "dense_shape": out["bow"].dense_shape,
             "num_tokens": out["num_tokens"],
             "num_oov_tokens": out["num_oov_tokens"],
         }
@@ -101,6 +124,7 @@ def export_model(
     signatures = {
         "sparse": module.sparse,
         "tokens": module.tokens,
+        "vectorize": module.vectorize,
         "serving_default": module.serve_examples,
     }
     tf.saved_model.save(module, export_dir, signatures=signatures)

@@ -61,6 +61,14 @@ class CatalogOptions(PipelineOptions):
         )
 
 
+class OutputOptions(PipelineOptions):
+    """Where a job writes."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--output-dir", help="Directory the job writes (owned by the job).")
+
+
 class TextOptions(PipelineOptions):
     """How text is cleaned and tokenized (transforms/text.py)."""
 
@@ -92,7 +100,10 @@ class TransformOptions(PipelineOptions):
     def _add_argparse_args(cls, parser):
         defaults = TransformConfig()
         parser.add_argument(
-            "--top-k", type=int, default=defaults.top_k, help="Vocabulary size cap."
+            "--vocab-top-k",
+            type=int,
+            default=defaults.top_k,
+            help="Keep the most frequent words, at most this many.",
         )
         parser.add_argument(
             "--frequency-threshold",
@@ -110,6 +121,11 @@ class TransformOptions(PipelineOptions):
             "--weighting", default="tfidf", choices=WEIGHTINGS, help="Bag-of-words weights."
         )
         parser.add_argument(
+            "--l2-normalize",
+            action="store_true",
+            help="Scale each video's weights to unit L2 norm.",
+        )
+        parser.add_argument(
             "--min-label-count",
             type=int,
             default=1,
@@ -122,7 +138,6 @@ class PreprocessOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument("--output-dir", help="Directory the job writes (owned by the job).")
         parser.add_argument(
             "--split-ratios", default="80,10,10", help="TRAIN,EVAL,TEST percentages."
         )
@@ -132,6 +147,40 @@ class PreprocessOptions(PipelineOptions):
             type=int,
             default=0,
             help="TFRecord shards per split; 0 lets the runner decide.",
+        )
+
+
+class PredictOptions(PipelineOptions):
+    """The batch predictor: model, output, batching."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--model-dir", help="A train --model-dir (holds saved_model/).")
+        parser.add_argument("--top-k", type=int, default=20, help="Labels kept per video.")
+        parser.add_argument(
+            "--threshold",
+            default="tuned",
+            help="'tuned' (per-category thresholds saved with the model) or a score in [0, 1].",
+        )
+        parser.add_argument(
+            "--batch-size", type=int, default=512, help="Largest inference batch (videos)."
+        )
+        parser.add_argument(
+            "--min-batch-size", type=int, default=16, help="Smallest inference batch (videos)."
+        )
+        parser.add_argument(
+            "--output-format",
+            default="jsonl",
+            choices=("jsonl", "csv", "tfrecord"),
+            help="Format of the tag shards.",
+        )
+        parser.add_argument(
+            "--share-model-across-processes",
+            action="store_true",
+            help="One model per machine (Beam multi_process_shared) instead of per process.",
+        )
+        parser.add_argument(
+            "--tagged-at", help="Timestamp written in every row (default: now, UTC)."
         )
 
 
@@ -167,10 +216,11 @@ def text_config(options: PipelineOptions) -> TextConfig:
 def transform_config(options: PipelineOptions) -> TransformConfig:
     opts = options.view_as(TransformOptions)
     return TransformConfig(
-        top_k=opts.top_k,
+        top_k=opts.vocab_top_k,
         frequency_threshold=opts.frequency_threshold,
         num_oov_buckets=opts.oov_buckets,
         weighting=opts.weighting,
+        l2_normalize=opts.l2_normalize,
         min_label_count=opts.min_label_count,
     )
 

@@ -23,6 +23,7 @@ from pipelines import jobs, report
 from pipelines.catalog_io import ReadCatalog, WriteDeadLetters
 from pipelines.options import (
     CatalogOptions,
+    OutputOptions,
     PreprocessOptions,
     record_schema,
     split_config,
@@ -68,12 +69,13 @@ class PreprocessConfig:
     def from_options(cls, options: PipelineOptions) -> PreprocessConfig:
         catalog = options.view_as(CatalogOptions)
         out = options.view_as(PreprocessOptions)
+        output_dir = options.view_as(OutputOptions).output_dir
         jobs.require(catalog.input, "--input is required")
-        jobs.require(out.output_dir, "--output-dir is required")
+        jobs.require(output_dir, "--output-dir is required")
         try:
             return cls(
                 input=catalog.input,
-                output_dir=out.output_dir,
+                output_dir=output_dir,
                 input_format=catalog.input_format,
                 schema=record_schema(options),
                 text=text_config(options),

@@ -39,6 +39,7 @@ class TransformConfig:
     frequency_threshold: int = 2
     num_oov_buckets: int = 1_000
     weighting: str = "tfidf"
+    l2_normalize: bool = False
     min_label_count: int = 1
 
     def __post_init__(self) -> None:
@@ -61,6 +62,8 @@ def preprocessing_fn(inputs: dict, config: TransformConfig = TransformConfig()) 
     ids, num_buckets = token_ids(inputs["tokens"], config)
     known = tf.sparse.retain(ids, ids.values >= 0)
     term_ids, term_weights = bag_of_words(known, num_buckets, config.weighting)
+    if config.l2_normalize:
+        term_weights = _l2_normalize_rows(term_weights)
     in_vocabulary = (ids.values >= 0) & (ids.values < num_buckets - config.num_oov_buckets)
     return {
         "video_id": inputs["video_id"],
@@ -130,6 +133,16 @@ def _compact(sparse: tf.SparseTensor) -> tf.SparseTensor:
         sparse.values, sparse.indices[:, 0], nrows=sparse.dense_shape[0]
     )
     return ragged.to_sparse()
+
+
+def _l2_normalize_rows(weights: tf.SparseTensor) -> tf.SparseTensor:
+    """Scales each video's weights to unit L2 norm (as scikit-learn's tf-idf does)."""
+    rows = weights.indices[:, 0]
+    squares = tf.math.unsorted_segment_sum(
+        tf.square(weights.values), rows, num_segments=weights.dense_shape[0]
+    )
+    norms = tf.gather(tf.sqrt(squares), rows)
+    return tf.SparseTensor(weights.indices, weights.values / norms, weights.dense_shape)
 
 
 def _row_count(ids: tf.SparseTensor, values: tf.Tensor) -> tf.Tensor:

@@ -1,0 +1,71 @@
+"""A loaded export with numpy in and numpy out, for the batch predictor.
+
+One instance per worker process (shared across its threads by Beam's
+``shared.Shared``, or across processes by ``multi_process_shared``). The
+mismatches that would silently mis-tag videos are checked at load time.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from models import export
+
+
+class ModelMismatchError(RuntimeError):
+    """The export's parts disagree (labels, thresholds, output width)."""
+
+
+class LoadedTagger:
+    """The ``vectorize`` and ``sparse`` signatures of one export, plus its extras."""
+
+    def __init__(self, export_dir: str):
+        start = time.monotonic()
+        self.export_dir = export_dir
+        self._model = tf.saved_model.load(export_dir)
+        self._vectorize = self._model.signatures["vectorize"]
+        self._sparse = self._model.signatures["sparse"]
+        self.labels = export.read_extra(export_dir, export.LABELS_FILE)
+        thresholds = export.read_extra(export_dir, export.THRESHOLDS_FILE)
+        self.card = export.read_extra(export_dir, export.CARD_FILE)
+        if sorted(thresholds) != sorted(self.labels):
+            raise ModelMismatchError(f"thresholds and labels.txt disagree in {export_dir!r}")
+        self.thresholds = np.array([thresholds[name] for name in self.labels], np.float32)
+        width = self._sparse.structured_outputs["probabilities"].shape[-1]
+        if width is not None and width != len(self.labels):
+            raise ModelMismatchError(
+                f"the model scores {width} labels but labels.txt has {len(self.labels)}"
+            )
+        self.load_seconds = time.monotonic() - start
+
+    def model_version(self) -> str:
+        return self.card.get("model_version", os.path.basename(self.export_dir))
+
+    def vectorize(self, tokens: list[list[str]]) -> dict:
+        """Token lists to ``indices``/``values``/``dense_shape`` and token counts."""
+        width = max((len(t) for t in tokens), default=0)
+        padded = np.array([t + [""] * (width - len(t)) for t in tokens], dtype=object)
+        out = self._vectorize(tokens=tf.constant(padded.reshape(len(tokens), width), tf.string))
+        return {name: value.numpy() for name, value in out.items()}
+
+    def predict_sparse(self, indices, values, dense_shape) -> np.ndarray:
+        """Probabilities ``[batch, num_labels]`` for one sparse batch."""
+        out = self._sparse(
+            indices=tf.constant(indices, tf.int64),
+            values=tf.constant(values, tf.float32),
+            dense_shape=tf.constant(dense_shape, tf.int64),
+        )
+        return out["probabilities"].numpy()
+
+    def metadata(self) -> dict:
+        """Picklable facts a proxy (``multi_process_shared``) can hand back."""
+        return {
+            "labels": self.labels,
+            "thresholds": self.thresholds,
+            "model_version": self.model_version(),
+            "load_seconds": self.load_seconds,
+        }

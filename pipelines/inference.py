@@ -1,0 +1,161 @@
+"""Batched, sparse inference steps of the batch predictor.
+
+``Vectorize`` runs a batch of token lists through the export's embedded
+tf.Transform graph (``vectorize`` signature) and ``Predict`` feeds the result
+as one ``tf.SparseTensor`` (indices, values, dense_shape) to the ``sparse``
+signature. The model is loaded once per worker process in ``setup()`` and
+shared by its threads (optionally by all its processes). A batch that fails is
+split in halves and retried, so one bad video only dead-letters itself.
+"""
+
+from __future__ import annotations
+
+import time
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
+from apache_beam.utils import multi_process_shared, shared
+
+from pipelines.catalog_io import DEAD, RECORDS, dead_letter
+
+
+class ModelHandle:
+    """How a DoFn gets the process-wide ``LoadedTagger`` (picklable)."""
+
+    def __init__(self, export_dir: str, across_processes: bool = False):
+        self.export_dir = export_dir
+        self.across_processes = across_processes
+        self._shared = shared.Shared()
+
+    def acquire(self):
+        from models.serving import LoadedTagger
+
+        def load():
+            return LoadedTagger(self.export_dir)
+
+        if self.across_processes:
+            return multi_process_shared.MultiProcessShared(
+                load, tag=f"catalog-tagger:{self.export_dir}", always_proxy=True
+            ).acquire()
+        return self._shared.acquire(load, tag=self.export_dir)
+
+
+def run_with_split(items: list, fn, on_failure):
+    """Applies ``fn`` to ``items``; on error, to each half, down to single items.
+
+    Yields ``(items, result)`` for every part that succeeded and calls
+    ``on_failure(item, error)`` for each item that fails on its own.
+    """
+    try:
+        yield items, fn(items)
+    except Exception as err:  # noqa: BLE001 - any inference failure is isolated
+        if len(items) == 1:
+            on_failure(items[0], err)
+            return
+        middle = len(items) // 2
+        yield from run_with_split(items[:middle], fn, on_failure)
+        yield from run_with_split(items[middle:], fn, on_failure)
+
+
+class _BatchFn(beam.DoFn):
+    """Base: acquires the model in ``setup()`` and dead-letters failed items."""
+
+    def __init__(self, handle: ModelHandle):
+        self._handle = handle
+        self._dead = Metrics.counter("predict", "inference_dead_letters")
+        self._latency = Metrics.distribution("predict", "inference_latency_ms")
+        self._load_ms = None
+
+    def setup(self):
+        start = time.monotonic()
+        self._model = self._handle.acquire()
+        self._load_ms = int((time.monotonic() - start) * 1000)
+
+    def start_bundle(self):
+        if self._load_ms is not None:  # reported once, from the first bundle
+            Metrics.distribution("predict", "model_load_ms").update(self._load_ms)
+            self._load_ms = None
+
+    def _run(self, items, fn):
+        failed = []
+        yield from run_with_split(items, fn, lambda i, e: failed.append((i, e)))
+        for item, err in failed:
+            self._dead.inc()
+            record = {"video_id": item["video_id"], "tokens": item.get("tokens")}
+            yield None, dead_letter("inference", type(err).__name__, record, detail=str(err)[:500])
+
+
+class VectorizeFn(_BatchFn):
+    """A batch of cleaned records to one vectorized batch (sparse parts)."""
+
+    def __init__(self, handle: ModelHandle):
+        super().__init__(handle)
+        self._tokens = Metrics.counter("predict", "tokens")
+        self._oov = Metrics.counter("predict", "oov_tokens")
+        self._batch = Metrics.distribution("predict", "batch_size")
+
+    def process(self, batch):
+        self._batch.update(len(batch))
+        vectorize = lambda part: self._model.vectorize([r["tokens"] for r in part])  # noqa: E731
+        for part, out in self._run(batch, vectorize):
+            if part is None:
+                yield beam.pvalue.TaggedOutput(DEAD, out)
+                continue
+            self._tokens.inc(int(out["num_tokens"].sum()))
+            self._oov.inc(int(out["num_oov_tokens"].sum()))
+            yield {"records": part, **out}
+
+
+def _split_rows(batch: dict, rows: list[int]) -> dict:
+    """The vectorized sub-batch made of ``rows`` (re-numbered from 0)."""
+    keep = np.isin(batch["indices"][:, 0], rows)
+    renumber = {old: new for new, old in enumerate(rows)}
+    indices = batch["indices"][keep].copy()
+    indices[:, 0] = [renumber[r] for r in indices[:, 0]]
+    return {"indices": indices, "values": batch["values"][keep],
+            "dense_shape": np.array([len(rows), batch["dense_shape"][1]], np.int64)}  # fmt: skip
+
+
+class PredictFn(_BatchFn):
+    """One sparse batch through the ``sparse`` signature; per-video scores out."""
+
+    def process(self, batch):
+        records = batch["records"]
+        positions = [{"video_id": r["video_id"], "tokens": r["tokens"], "row": i}
+                     for i, r in enumerate(records)]  # fmt: skip
+
+        def predict(part):
+            sub = _split_rows(batch, [p["row"] for p in part])
+            start = time.monotonic()
+            scores = self._model.predict_sparse(sub["indices"], sub["values"], sub["dense_shape"])
+            self._latency.update(int((time.monotonic() - start) * 1000))
+            return scores
+
+        for part, out in self._run(positions, predict):
+            if part is None:
+                yield beam.pvalue.TaggedOutput(DEAD, out)
+                continue
+            for position, scores in zip(part, out, strict=True):
+                yield records[position["row"]]["video_id"], scores
+
+
+class RunInference(beam.PTransform):
+    """Cleaned records to ``(video_id, probabilities)``; ``.dead_letters`` too."""
+
+    def __init__(self, handle: ModelHandle, min_batch: int, max_batch: int):
+        super().__init__()
+        self._handle, self._min, self._max = handle, min_batch, max_batch
+
+    def expand(self, records):
+        batches = records | "Batch" >> beam.BatchElements(
+            min_batch_size=self._min, max_batch_size=self._max
+        )
+        vectors = batches | "Vectorize" >> beam.ParDo(VectorizeFn(self._handle)).with_outputs(
+            DEAD, main=RECORDS
+        )
+        scores = vectors.records | "Predict" >> beam.ParDo(PredictFn(self._handle)).with_outputs(
+            DEAD, main=RECORDS
+        )
+        dead = (vectors.dead_letters, scores.dead_letters) | "FlattenDead" >> beam.Flatten()
+        return scores.records, dead

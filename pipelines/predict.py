@@ -1,0 +1,285 @@
+"""The batch predictor: catalog -> top-k tags with scores for every video.
+
+ReadCatalog -> Deduplicate -> CleanAndTokenize (the training-time text config,
+read from the model) -> RunInference (batched sparse inference, model loaded
+once per worker) -> ToTags -> WriteTags, with dead letters and a report whose
+counts balance: in = tagged + dead letters + duplicates. Output is staged and
+published atomically: ``_SUCCESS`` appears only beside a complete result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import logging
+import time
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from models import export
+from pipelines import jobs, report
+from pipelines.catalog_io import ReadCatalog, WriteDeadLetters
+from pipelines.inference import ModelHandle, RunInference
+from pipelines.options import CatalogOptions, OutputOptions, PredictOptions, record_schema
+from pipelines.preprocess import PreprocessConfig
+from pipelines.steps import CleanAndTokenize, Deduplicate
+from transforms.records import RecordSchema
+from transforms.text import TextConfig
+
+REPORT_FILE = "predict_report.json"
+SUCCESS = "_SUCCESS"
+PUBLISHED = ("tags", "dead_letters", REPORT_FILE)
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictConfig:
+    input: str
+    model_dir: str
+    output_dir: str
+    input_format: str = "auto"
+    schema: RecordSchema = RecordSchema()
+    text: TextConfig = TextConfig()
+    top_k: int = 20
+    threshold: str = "tuned"
+    min_batch: int = 16
+    max_batch: int = 512
+    output_format: str = "jsonl"
+    share_across_processes: bool = False
+    tagged_at: str = ""
+
+    @property
+    def export_dir(self) -> str:
+        return FileSystems.join(self.model_dir, "saved_model")
+
+    @property
+    def staging_dir(self) -> str:
+        return FileSystems.join(self.output_dir, "_staging")
+
+
+def config_from_options(options: PipelineOptions) -> PredictConfig:
+    """Resolves flags; text cleaning and (by default) the schema come from the model."""
+    catalog, opts = options.view_as(CatalogOptions), options.view_as(PredictOptions)
+    output_dir = options.view_as(OutputOptions).output_dir
+    jobs.require(catalog.input, "--input is required")
+    jobs.require(opts.model_dir and output_dir, "--model-dir and --output-dir are required")
+    if opts.threshold != "tuned" and not _is_probability(opts.threshold):
+        raise jobs.JobError(
+            f"--threshold must be 'tuned' or a number in [0, 1], not {opts.threshold!r}"
+        )
+    export_dir = FileSystems.join(opts.model_dir, "saved_model")
+    jobs.require(FileSystems.exists(export_dir), f"no exported model in {opts.model_dir!r}")
+    trained = export.read_extra(export_dir, export.PREPROCESS_CONFIG_FILE)
+    trained = jobs.from_jsonable(PreprocessConfig, trained)
+    mapped = catalog.field or catalog.list_separator or catalog.label_map
+    try:
+        return PredictConfig(
+            input=catalog.input,
+            model_dir=opts.model_dir,
+            output_dir=output_dir,
+            input_format=catalog.input_format,
+            schema=record_schema(options) if mapped else trained.schema,
+            text=trained.text,
+            top_k=opts.top_k,
+            threshold=opts.threshold,
+            min_batch=opts.min_batch_size,
+            max_batch=opts.batch_size,
+            output_format=opts.output_format,
+            share_across_processes=opts.share_model_across_processes,
+            tagged_at=opts.tagged_at or datetime.datetime.now(datetime.UTC).isoformat(),
+        )
+    except (ValueError, OSError) as err:
+        raise jobs.JobError(str(err).splitlines()[0]) from None
+
+
+def _is_probability(text: str) -> bool:
+    try:
+        return 0.0 <= float(text) <= 1.0
+    except ValueError:
+        return False
+
+
+class ToTags(beam.DoFn):
+    """Scores to the output row: top-k labels, thresholded predictions."""
+
+    def __init__(self, labels, thresholds, top_k: int, version: str, tagged_at: str):
+        self._labels, self._thresholds = list(labels), np.asarray(thresholds, np.float32)
+        self._k, self._version, self._tagged_at = top_k, version, tagged_at
+
+    def process(self, keyed):
+        video_id, scores = keyed
+        order = np.argsort(-scores, kind="stable")
+        top = order[: self._k]
+        yield {
+            "video_id": video_id,
+            "labels": [
+                {"label": self._labels[i], "score": round(float(scores[i]), 6)} for i in top
+            ],
+            "predicted": [self._labels[i] for i in order if scores[i] >= self._thresholds[i]],
+            "model_version": self._version,
+            "tagged_at": self._tagged_at,
+        }
+
+
+def _csv_line(row: dict) -> str:
+    labels = "|".join(f"{t['label']}:{t['score']}" for t in row["labels"])
+    fields = [row["video_id"], labels, "|".join(row["predicted"]), row["model_version"]]
+    return ",".join(json.dumps(f, ensure_ascii=False) for f in fields)
+
+
+def _example(row: dict) -> bytes:
+    import tensorflow as tf
+
+    def strings(values):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode() for v in values]))
+
+    feature = {
+        "video_id": strings([row["video_id"]]),
+        "label": strings([t["label"] for t in row["labels"]]),
+        "score": tf.train.Feature(
+            float_list=tf.train.FloatList(value=[t["score"] for t in row["labels"]])
+        ),
+        "predicted": strings(row["predicted"]),
+        "model_version": strings([row["model_version"]]),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+class WriteTags(beam.PTransform):
+    """Tag rows as JSONL (default), CSV or TFRecord shards."""
+
+    def __init__(self, output_dir: str, output_format: str):
+        super().__init__()
+        self._prefix = FileSystems.join(output_dir, "tags", "part")
+        self._format = output_format
+
+    def expand(self, rows):
+        if self._format == "tfrecord":
+            encoded = rows | "ToExample" >> beam.Map(_example)
+            return encoded | "Write" >> beam.io.WriteToTFRecord(self._prefix, ".tfrecord.gz")
+        if self._format == "csv":
+            lines = rows | "ToCsv" >> beam.Map(_csv_line)
+            header = "video_id,labels,predicted,model_version"
+            return lines | "Write" >> beam.io.WriteToText(self._prefix, ".csv", header=header)
+        lines = rows | "ToJson" >> beam.Map(json.dumps, ensure_ascii=False, sort_keys=True)
+        return lines | "Write" >> beam.io.WriteToText(self._prefix, ".jsonl")
+
+
+def thresholds_for(config: PredictConfig, labels: list[str]) -> np.ndarray:
+    if config.threshold == "tuned":
+        tuned = export.read_extra(config.export_dir, export.THRESHOLDS_FILE)
+        return np.array([tuned[name] for name in labels], np.float32)
+    return np.full(len(labels), float(config.threshold), np.float32)
+
+
+def build_pipeline(p: beam.Pipeline, config: PredictConfig) -> None:
+    """Adds the predict graph to ``p``; everything lands under ``staging_dir``."""
+    labels = export.read_extra(config.export_dir, export.LABELS_FILE)
+    version = export.read_extra(config.export_dir, export.CARD_FILE)["model_version"]
+    read = p | "ReadCatalog" >> ReadCatalog(config.input, config.schema, config.input_format)
+    unique = read.records | "Deduplicate" >> Deduplicate()
+    cleaned = unique.records | "CleanAndTokenize" >> CleanAndTokenize(config.text)
+    handle = ModelHandle(config.export_dir, config.share_across_processes)
+    scores, failed = cleaned.records | "RunInference" >> RunInference(
+        handle, config.min_batch, config.max_batch
+    )
+    to_tags = ToTags(
+        labels, thresholds_for(config, labels), config.top_k, version, config.tagged_at
+    )
+    rows = scores | "ToTags" >> beam.ParDo(to_tags)
+    _ = rows | "WriteTags" >> WriteTags(config.staging_dir, config.output_format)
+    dead = (read.dead_letters, cleaned.dead_letters, failed) | "FlattenDead" >> beam.Flatten()
+    _ = dead | "WriteDeadLetters" >> WriteDeadLetters(config.staging_dir)
+    stats = [
+        read.records | "CountParsed" >> report.count_as(("records", "parsed")),
+        unique.duplicates | "DuplicateStats" >> beam.Map(lambda n: (("records", "duplicates"), n)),
+        dead | "DeadStats" >> beam.Map(lambda d: (("dead_letters", d["stage"], d["reason"]), 1)),
+        rows | "CountTagged" >> report.count_as(("records", "tagged")),
+    ]
+    _ = (
+        stats
+        | "FlattenStats" >> beam.Flatten()
+        | "WriteStats" >> report.WriteStats(config.staging_dir)
+    )
+
+
+def _beam_metrics(result) -> dict:
+    try:
+        queried = result.metrics().query()
+    except Exception:  # noqa: BLE001 - some runners cannot report metrics
+        return {}
+    out = {m.key.metric.name: m.committed for m in queried["counters"]}
+    for m in queried["distributions"]:
+        d = m.committed
+        if d is not None and d.count:
+            out[m.key.metric.name] = {"count": d.count, "mean": d.mean, "min": d.min, "max": d.max}
+    return out
+
+
+def finalize(config: PredictConfig, result, seconds: float) -> dict:
+    """Writes the report into staging, then publishes staging atomically."""
+    stats = report.read_json(FileSystems.join(config.staging_dir, report.STATS_FILE))
+    records = stats.get("records", {})
+    dead = stats.get("dead_letters", {})
+    n_dead = sum(sum(reasons.values()) for reasons in dead.values())
+    n_in = records.get("parsed", 0) + sum(dead.get("read", {}).values())
+    tagged, dups = records.get("tagged", 0), records.get("duplicates", 0)
+    metrics = _beam_metrics(result)
+    tokens = metrics.get("tokens", 0)
+    payload = {
+        "records": {"in": n_in, "tagged": tagged, "dead_lettered": n_dead,
+                    "duplicates_removed": dups, "balanced": n_in == tagged + n_dead + dups},
+        "dead_letters": dead,
+        "model_version": export.read_extra(config.export_dir, export.CARD_FILE)["model_version"],
+        "oov_token_rate": round(metrics.get("oov_tokens", 0) / tokens, 6) if tokens else None,
+        "beam_metrics": metrics,
+        "run_seconds": round(seconds, 3),
+    }  # fmt: skip
+    report.write_json(FileSystems.join(config.staging_dir, REPORT_FILE), payload)
+    publish(config.staging_dir, config.output_dir)
+    return payload
+
+
+def publish(staging: str, output_dir: str) -> None:
+    """Replaces the published result with the staged one; ``_SUCCESS`` last."""
+    jobs.remove(FileSystems.join(output_dir, SUCCESS))
+    for name in PUBLISHED:
+        jobs.remove(FileSystems.join(output_dir, name))
+    for name in PUBLISHED:
+        source = FileSystems.join(staging, name)
+        if FileSystems.exists(source):
+            FileSystems.rename([source], [FileSystems.join(output_dir, name)])
+    jobs.remove(staging)
+    with FileSystems.create(FileSystems.join(output_dir, SUCCESS)) as handle:
+        handle.write(b"")
+
+
+def check_model(export_dir: str) -> None:
+    """Loads the export once at launch so a broken model fails before any work."""
+    from models.serving import LoadedTagger, ModelMismatchError
+
+    try:
+        LoadedTagger(export_dir)
+    except KeyError as err:
+        raise jobs.JobError(f"the model in {export_dir!r} lacks the {err} signature") from None
+    except (ModelMismatchError, OSError, ValueError) as err:
+        raise jobs.JobError(f"unusable model in {export_dir!r}: {err}".splitlines()[0]) from None
+
+
+def run(argv: list[str] | None = None) -> dict:
+    options = PipelineOptions(argv)
+    config = config_from_options(options)
+    jobs.require_input(config.input)
+    check_model(config.export_dir)
+    jobs.prepare_output_dir(config.output_dir, ("_staging",))
+    start = time.monotonic()
+    p = beam.Pipeline(options=options)
+    build_pipeline(p, config)
+    result = p.run()
+    result.wait_until_finish()
+    payload = finalize(config, result, time.monotonic() - start)
+    logging.info("predict done: %s", payload["records"])
+    return payload
