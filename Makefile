@@ -19,7 +19,10 @@ $(STAMP): setup.py requirements-dev.txt
 demo: install
 	$(BIN)/catalog-tagger sample --output $(DEMO)/catalog.jsonl.gz
 	$(BIN)/catalog-tagger preprocess --input $(DEMO)/catalog.jsonl.gz --output-dir $(DEMO)/preprocessed
-	@echo "demo outputs under $(DEMO)/ (report: $(DEMO)/preprocessed/preprocess_report.json)"
+	$(BIN)/catalog-tagger train --data-dir $(DEMO)/preprocessed --model-dir $(DEMO)/model
+	$(BIN)/catalog-tagger predict --input $(DEMO)/catalog.jsonl.gz --model-dir $(DEMO)/model \
+		--output-dir $(DEMO)/tags
+	@echo "demo done: tags in $(DEMO)/tags/tags/, reports in $(DEMO)/*/*report.json"
 
 lint: install
 	$(BIN)/ruff check .
@@ -30,6 +33,8 @@ test: lint
 
 bench: install
 	$(BIN)/python benchmarks/preprocess.py
+	$(BIN)/python benchmarks/predict.py
+	$(BIN)/python benchmarks/quality.py
 
 clean:
 	rm -rf $(DEMO) build dist *.egg-info .pytest_cache .ruff_cache

@@ -62,8 +62,7 @@ def preprocess_catalog(name: str, out: str) -> dict:
     report_path = os.path.join(out, preprocess.REPORT_FILE)
     if os.path.exists(report_path):
         print(f"[{name}] reusing preprocess output in {out}")
-        with open(report_path, encoding="utf-8") as handle:
-            return json.load(handle)
+        return json.loads(pathlib.Path(report_path).read_text("utf-8"))
     start = time.monotonic()
     report = preprocess.run(cli.profile_args("local") + CATALOGS[name] + ["--output-dir", out])
     print(f"[{name}] preprocess: {time.monotonic() - start:.1f} s")
@@ -111,18 +110,19 @@ def latest_records(name: str) -> dict[str, dict]:
     schema = record_schema(options)  # RecordSchema.from_flags over the very same flags
     csv.field_size_limit(16 << 20)
     latest: dict[str, dict] = {}
+    when = lambda r: -float("inf") if r["updated_at"] is None else r["updated_at"]  # noqa: E731
     path = options.view_as(CatalogOptions).input
     with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
         for row in csv.DictReader(handle):
-            if None in row or None in row.values():
-                continue  # dead-lettered by the pipeline (wrong number of columns)
-            try:
+            try:  # rows the pipeline dead-letters: wrong column count, bad UTF-8, RecordError
+                if None in row or None in row.values():
+                    raise RecordError("malformed_csv")
+                "".join(row.values()).encode("utf-8")
                 record = to_canonical(row, schema)
-            except RecordError:
+            except (RecordError, UnicodeEncodeError):
                 continue
             best = latest.get(record["video_id"])
-            when = record["updated_at"] if record["updated_at"] is not None else -float("inf")
-            if best is None or when >= (best["updated_at"] or -float("inf")):
+            if best is None or when(record) >= when(best):
                 latest[record["video_id"]] = record  # latest wins; ties: the last row
     return latest
 
@@ -231,11 +231,11 @@ def run_fasttext(data: dict) -> dict:
         seconds = time.monotonic() - start
     scores = {}
     for split in ("eval", "test"):
-        texts = [flat(t) for t in data[split][0]]
         matrix = np.zeros(data[split][1].shape)
-        predicted = zip(*model.predict(texts, k=-1, threshold=0.0), strict=True)
-        for i, (labels, probs) in enumerate(predicted):
-            for label, prob in zip(labels, probs, strict=True):
+        for i, text in enumerate(map(flat, data[split][0])):
+            # model.predict(text, k=-1, threshold=0.0) without its numpy-2 bugs: a str
+            # fails on np.array(copy=False), a list repeats the top prob for every label.
+            for prob, label in model.f.predict(text + "\n", -1, 0.0, "strict"):
                 matrix[i, names[label]] = prob
         scores[split] = matrix
     params = {"loss": "ova", "epoch": 25, "lr": 0.5, "wordNgrams": 2}

@@ -1,0 +1,168 @@
+"""The batch predictor: every video tagged once, counts balance, scores equal
+training-time evaluation, failures isolated, output published atomically."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import apache_beam as beam
+import numpy as np
+import pytest
+import tensorflow as tf
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from models.data import make_dataset
+from models.train import load_training_data, predict_scores
+from pipelines import cli, predict
+from pipelines.inference import ModelHandle, RunInference, run_with_split
+from pipelines.sample_catalog import generate_lines
+from tests.conftest import local_options
+
+TAGGED_AT = "2026-11-22T00:00:00+00:00"
+
+
+def _predict(catalog, model_dir, out, *flags) -> dict:
+    args = ["--input", str(catalog), "--model-dir", str(model_dir), "--output-dir", str(out)]
+    return predict.run(cli.profile_args("local") + args + ["--tagged-at", TAGGED_AT, *flags])
+
+
+def _rows(out) -> list[dict]:
+    files = sorted((out / "tags").glob("part-*.jsonl"))
+    return [json.loads(line) for f in files for line in f.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def predicted(sample_catalog, sample_model, tmp_path_factory):
+    model_dir, _ = sample_model
+    out = tmp_path_factory.mktemp("predicted")
+    return out, _predict(sample_catalog, model_dir, out)
+
+
+def test_every_video_tagged_once_and_counts_balance(predicted):
+    out, report = predicted
+    _, manifest = generate_lines(800, 7)
+    records = report["records"]
+    assert records["in"] == manifest.lines
+    assert records["duplicates_removed"] == manifest.duplicates
+    assert records["dead_lettered"] == manifest.malformed + manifest.empty_text
+    assert records["tagged"] == manifest.unique_videos - manifest.empty_text
+    assert records["balanced"] is True
+    rows = _rows(out)
+    assert len(rows) == len({r["video_id"] for r in rows}) == records["tagged"]
+    assert (out / "_SUCCESS").exists() and not (out / "_staging").exists()
+    assert report["beam_metrics"]["batch_size"]["max"] <= 512
+    assert report["beam_metrics"]["model_load_ms"]["count"] >= 1
+    assert 0 <= report["oov_token_rate"] < 0.2
+
+
+def test_rows_hold_sorted_top_k_and_tuned_predictions(predicted, sample_model):
+    out, report = predicted
+    model_dir, _ = sample_model
+    thresholds = json.loads((model_dir / "saved_model/assets.extra/thresholds.json").read_text())
+    for row in _rows(out)[:200]:
+        scores = [t["score"] for t in row["labels"]]
+        assert len(scores) == 20 and scores == sorted(scores, reverse=True)
+        expected = {
+            t["label"] for t in row["labels"] if t["score"] >= thresholds[t["label"]] + 1e-6
+        }
+        assert expected <= set(row["predicted"])
+        assert row["model_version"] == report["model_version"] and row["tagged_at"] == TAGGED_AT
+
+
+def test_parity_with_training_time_evaluation(predicted, sample_model, sample_preprocessed):
+    out, _ = predicted
+    model_dir, summary = sample_model
+    data = load_training_data(str(sample_preprocessed))
+    keras_model = tf.saved_model.load(str(model_dir / "saved_model")).model
+    dataset = make_dataset(data.files["eval"], data.output, data.spec, batch_size=64)
+    ids, scores, _ = predict_scores(keras_model, dataset, summary["hparams"]["loss"])
+    by_id = {r["video_id"]: {t["label"]: t["score"] for t in r["labels"]} for r in _rows(out)}
+    assert len(ids) > 50
+    for video_id, row in zip(ids, scores, strict=True):
+        predicted_scores = by_id[video_id.decode()]
+        got = np.array([predicted_scores[name] for name in data.spec.label_names])
+        np.testing.assert_allclose(got, row, atol=1e-5)
+
+
+def test_rerun_gives_the_same_rows_and_csv_mapping_reads_like_preprocess(
+    predicted, sample_catalog, sample_model, tmp_path
+):
+    out, _ = predicted
+    model_dir, _ = sample_model
+    # The same catalog as CSV with other column names, read through mapping flags.
+    records = []
+    for line in sample_catalog.read_bytes().splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and row.get("video_id"):
+            tags = row.get("tags") or []
+            records.append({"id": row["video_id"], "name": row.get("title", ""),
+                            "about": row.get("description") or "",
+                            "keywords": "|".join(tags) if isinstance(tags, list) else tags,
+                            "updated": row.get("updated_at", "")})  # fmt: skip
+    path = tmp_path / "catalog.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(records[0]))
+        writer.writeheader()
+        writer.writerows(records)
+    flags = ["--field", "video_id=id", "--field", "title=name", "--field", "description=about",
+             "--field", "tags=keywords", "--field", "updated_at=updated"]  # fmt: skip
+    report = _predict(path, model_dir, tmp_path / "out", *flags)
+    rows = {r["video_id"]: r for r in _rows(tmp_path / "out")}
+    original = {r["video_id"]: r for r in _rows(out)}
+    assert report["records"]["balanced"] and len(rows) >= len(original) - 2
+    same = [vid for vid in original if vid in rows]
+    assert all(rows[v]["labels"] == original[v]["labels"] for v in same)
+
+
+def test_run_with_split_isolates_the_bad_item():
+    calls = []
+
+    def fn(items):
+        calls.append(list(items))
+        if "bad" in items:
+            raise ValueError("boom")
+        return [i.upper() for i in items]
+
+    failed = []
+    parts = list(run_with_split(["a", "b", "bad", "c", "d"], fn, lambda i, e: failed.append(i)))
+    assert [r for _, result in parts for r in result] == ["A", "B", "C", "D"]
+    assert failed == ["bad"]
+
+
+def test_failed_inference_goes_to_dead_letters(sample_model):
+    model_dir, _ = sample_model
+    handle = ModelHandle(str(model_dir / "saved_model"))
+    good = [{"video_id": f"g{i}", "tokens": ["pasta", "recipe", "chef"]} for i in range(5)]
+    bad = {"video_id": "bad", "tokens": [None]}  # cannot become a string tensor
+    with TestPipeline(options=local_options()) as p:
+        scores, dead = p | beam.Create([*good[:2], bad, *good[2:]]) | RunInference(handle, 6, 6)
+        ids = scores | beam.Map(lambda kv: (kv[0], kv[1].shape[0]))
+        assert_that(ids, equal_to([(f"g{i}", 20) for i in range(5)]), label="Scored")
+        reasons = dead | beam.Map(lambda d: (d["stage"], json.loads(d["record"])["video_id"]))
+        assert_that(reasons, equal_to([("inference", "bad")]), label="Dead")
+
+
+def test_publish_replaces_the_old_result_and_marks_success(tmp_path):
+    out, staging = tmp_path / "out", tmp_path / "out" / "_staging"
+    (out / "tags").mkdir(parents=True)
+    (out / "tags" / "part-old.jsonl").write_text("old\n")
+    (staging / "tags").mkdir(parents=True)
+    (staging / "tags" / "part-new.jsonl").write_text("new\n")
+    (staging / predict.REPORT_FILE).write_text("{}")
+    predict.publish(str(staging), str(out))
+    assert [p.name for p in (out / "tags").iterdir()] == ["part-new.jsonl"]
+    assert (out / "_SUCCESS").exists() and (out / predict.REPORT_FILE).exists()
+    assert not staging.exists()
+
+
+def test_bad_threshold_and_missing_model_are_one_line_errors(tmp_path, capsys, sample_catalog):
+    argv = ["predict", "--input", str(sample_catalog), "--output-dir", str(tmp_path / "o")]
+    assert cli.main([*argv, "--model-dir", str(tmp_path)]) == 2
+    assert "no exported model" in capsys.readouterr().err
+    assert cli.main([*argv, "--model-dir", str(tmp_path), "--threshold", "2"]) == 2
+    assert "--threshold must be" in capsys.readouterr().err
