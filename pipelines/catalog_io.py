@@ -14,6 +14,7 @@ import csv
 import gzip
 import io
 import json
+import logging
 from collections.abc import Iterator
 
 import apache_beam as beam
@@ -86,7 +87,8 @@ class ParseCatalogRangeFn(beam.DoFn):
     def process(self, unit):
         path, start, end, fmt = unit
         rows = _csv_rows(path) if fmt == "csv" else _jsonl_rows(path, start, end)
-        for offset, row, raw in rows:
+        count = 0
+        for count, (offset, row, raw) in enumerate(rows, 1):
             try:
                 if isinstance(row, RecordError):
                     raise row
@@ -100,6 +102,7 @@ class ParseCatalogRangeFn(beam.DoFn):
             record["_pos"] = (path, offset)
             self._parsed.inc()
             yield record
+        logging.info("read %d records from %s [%s, %s)", count, path, start, end or "end")
 
 
 @contextlib.contextmanager
