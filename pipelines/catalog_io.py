@@ -88,7 +88,8 @@ class ParseCatalogRangeFn(beam.DoFn):
         path, start, end, fmt = unit
         rows = _csv_rows(path) if fmt == "csv" else _jsonl_rows(path, start, end)
         count = 0
-        for count, (offset, row, raw) in enumerate(rows, 1):
+        for offset, row, raw in rows:
+            count += 1
             try:
                 if isinstance(row, RecordError):
                     raise row
