@@ -113,12 +113,16 @@ class ToTags(beam.DoFn):
         video_id, scores = keyed
         order = np.argsort(-scores, kind="stable")
         top = order[: self._k]
+        above = order[scores[order] >= self._thresholds[order]]
         yield {
             "video_id": video_id,
             "labels": [
-                {"label": self._labels[i], "score": round(float(scores[i]), 6)} for i in top
+                {"label": self._labels[i], "score": s}
+                for i, s in zip(
+                    top.tolist(), np.round(scores[top].astype(float), 6).tolist(), strict=True
+                )
             ],
-            "predicted": [self._labels[i] for i in order if scores[i] >= self._thresholds[i]],
+            "predicted": [self._labels[i] for i in above.tolist()],
             "model_version": self._version,
             "tagged_at": self._tagged_at,
         }
