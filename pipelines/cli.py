@@ -16,7 +16,7 @@ import sys
 from importlib import resources
 
 PROG = "catalog-tagger"
-BEAM_COMMANDS = ("preprocess", "predict")
+BEAM_COMMANDS = ("preprocess", "predict", "nightly")
 
 
 def profile_args(name_or_path: str) -> list[str]:
@@ -83,9 +83,9 @@ def _train(argv: list[str]) -> int:
 
 
 def _beam_job(command: str, argv: list[str]) -> int:
-    from pipelines import predict, preprocess
+    from pipelines import nightly, predict, preprocess
 
-    jobs = {"preprocess": preprocess.run, "predict": predict.run}
+    jobs = {"preprocess": preprocess.run, "predict": predict.run, "nightly": nightly.run}
     profile, rest = split_profile(argv)
     result = jobs[command](profile_args(profile) + rest)
     if isinstance(result, dict) and "records" in result:
@@ -100,7 +100,8 @@ def _print_help() -> None:
         "  sample       write the deterministic sample catalog (JSONL)\n"
         "  preprocess   catalog -> cleaned, tokenized, tf-idf TFRecords + transform graph\n"
         "  train        preprocess output -> multi-label Keras model, metrics, SavedModel\n"
-        "  predict      catalog + model -> top-k tags for every video (batch, on Beam)\n\n"
+        "  predict      catalog + model -> top-k tags for every video (batch, on Beam)\n"
+        "  nightly      incremental tagging: only new/changed videos, persistent tags table\n\n"
         f"'{PROG} COMMAND --help' lists a command's flags; Beam jobs also take Beam's\n"
         "flags (--runner, --temp_location, --setup_file, ...) and --runner-profile."
     )
@@ -137,6 +138,12 @@ def _beam_help(command: str) -> int:
 
     groups = {
         "predict": (options.CatalogOptions, options.OutputOptions, options.PredictOptions),
+        "nightly": (
+            options.NightlyOptions,
+            options.CatalogOptions,
+            options.OutputOptions,
+            options.PredictOptions,
+        ),
         "preprocess": (
             options.CatalogOptions,
             options.OutputOptions,

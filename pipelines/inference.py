@@ -137,11 +137,11 @@ class PredictFn(_BatchFn):
                 yield beam.pvalue.TaggedOutput(DEAD, out)
                 continue
             for position, scores in zip(part, out, strict=True):
-                yield records[position["row"]]["video_id"], scores
+                yield records[position["row"]], scores
 
 
 class RunInference(beam.PTransform):
-    """Cleaned records to ``(video_id, probabilities)``; ``.dead_letters`` too."""
+    """Cleaned records to ``(record, probabilities)``, and dead letters."""
 
     def __init__(self, handle: ModelHandle, min_batch: int, max_batch: int):
         super().__init__()

@@ -184,6 +184,17 @@ class PredictOptions(PipelineOptions):
         )
 
 
+class NightlyOptions(PipelineOptions):
+    """The nightly incremental job (with PredictOptions and the catalog flags)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--catalog", help="Catalog path or glob, as for --input.")
+        parser.add_argument(
+            "--state-dir", help="Holds the tags table (latest row per video) and run history."
+        )
+
+
 def record_schema(options: PipelineOptions) -> RecordSchema:
     """The record schema from the catalog flags (reads --label-map now)."""
     opts = options.view_as(CatalogOptions)

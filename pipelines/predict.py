@@ -105,17 +105,18 @@ def _is_probability(text: str) -> bool:
 class ToTags(beam.DoFn):
     """Scores to the output row: top-k labels, thresholded predictions."""
 
-    def __init__(self, labels, thresholds, top_k: int, version: str, tagged_at: str):
+    def __init__(self, labels, thresholds, top_k: int, version: str, tagged_at: str, hashes=False):
         self._labels, self._thresholds = list(labels), np.asarray(thresholds, np.float32)
         self._k, self._version, self._tagged_at = top_k, version, tagged_at
+        self._hashes = hashes
 
-    def process(self, keyed):
-        video_id, scores = keyed
+    def process(self, scored):
+        record, scores = scored
         order = np.argsort(-scores, kind="stable")
         top = order[: self._k]
         above = order[scores[order] >= self._thresholds[order]]
-        yield {
-            "video_id": video_id,
+        row = {
+            "video_id": record["video_id"],
             "labels": [
                 {"label": self._labels[i], "score": s}
                 for i, s in zip(
@@ -126,6 +127,9 @@ class ToTags(beam.DoFn):
             "model_version": self._version,
             "tagged_at": self._tagged_at,
         }
+        if self._hashes:
+            row["content_hash"] = record["fingerprint"]
+        yield row
 
 
 def _csv_line(row: dict) -> str:

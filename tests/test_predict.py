@@ -141,7 +141,7 @@ def test_failed_inference_goes_to_dead_letters(sample_model):
     bad = {"video_id": "bad", "tokens": [None]}  # cannot become a string tensor
     with TestPipeline(options=local_options()) as p:
         scores, dead = p | beam.Create([*good[:2], bad, *good[2:]]) | RunInference(handle, 6, 6)
-        ids = scores | beam.Map(lambda kv: (kv[0], kv[1].shape[0]))
+        ids = scores | beam.Map(lambda kv: (kv[0]["video_id"], kv[1].shape[0]))
         assert_that(ids, equal_to([(f"g{i}", 20) for i in range(5)]), label="Scored")
         reasons = dead | beam.Map(lambda d: (d["stage"], json.loads(d["record"])["video_id"]))
         assert_that(reasons, equal_to([("inference", "bad")]), label="Dead")

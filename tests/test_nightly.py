@@ -1,0 +1,143 @@
+"""The nightly job: incremental by content hash, deletions, new model versions,
+and a killed run that leaves the published table untouched."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pipelines import cli, nightly
+from tests.conftest import ROOT
+
+TAGGED_AT = "2026-11-22T02:30:00+00:00"
+
+
+def _nightly(catalog, model_dir, state, out) -> dict:
+    args = ["--catalog", str(catalog), "--model-dir", str(model_dir), "--state-dir", str(state),
+            "--output-dir", str(out), "--tagged-at", TAGGED_AT]  # fmt: skip
+    return nightly.run(cli.profile_args("local") + args)
+
+
+def _table(state) -> dict:
+    path = nightly.current_table(str(state))
+    files = sorted(os.listdir(path))
+    rows = [json.loads(line) for f in files
+            for line in (pathlib.Path(path) / f).read_text(encoding="utf-8").splitlines()]  # fmt: skip
+    return {row["video_id"]: row for row in rows}
+
+
+def _catalog_rows(path) -> list[dict]:
+    rows = []
+    for line in path.read_bytes().splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and row.get("video_id"):
+            rows.append(row)
+    return rows
+
+
+def _write(path, rows) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+@pytest.fixture(scope="module")
+def catalog(sample_catalog, tmp_path_factory):
+    """The valid part of the sample catalog, one row per video (1st version)."""
+    rows, seen = [], set()
+    for row in _catalog_rows(sample_catalog):
+        if row["video_id"] not in seen and len(row.get("description") or "") < 5000:
+            seen.add(row["video_id"])
+            rows.append(row)
+    path = tmp_path_factory.mktemp("nightly") / "catalog.jsonl"
+    _write(path, rows[:300])
+    return path
+
+
+def test_second_run_tags_nothing_and_edits_tag_exactly_those(catalog, sample_model, tmp_path):
+    model_dir, _ = sample_model
+    state, out = tmp_path / "state", tmp_path / "out"
+    first = _nightly(catalog, model_dir, state, out)
+    assert (
+        first["videos"]["new"]
+        == first["records"]["tagged"]
+        == 300 - first["records"]["dead_lettered"]
+    )
+    assert first["records"]["balanced"]
+    second = _nightly(catalog, model_dir, state, out)
+    assert second["records"]["tagged"] == 0
+    assert second["videos"]["unchanged"] == first["videos"]["in_table"]
+    assert "".join(f.read_text() for f in (out / "tags").glob("*.jsonl")) == ""
+
+    rows = _catalog_rows(catalog)
+    edited = [r["video_id"] for r in rows[:5]]
+    for row in rows[:5]:
+        row["title"] = f"{row['title']} brand new words {row['video_id']}"
+    deleted = [r["video_id"] for r in rows[5:8]]
+    rows = rows[:5] + rows[8:]
+    rows.append({"video_id": "v9000001", "title": "pasta recipe chef kitchen"})
+    _write(catalog.parent / "edited.jsonl", rows)
+    third = _nightly(catalog.parent / "edited.jsonl", model_dir, state, out)
+    assert third["videos"]["changed"] == 5 and third["videos"]["new"] == 1
+    assert third["videos"]["deleted"] == 3 and third["records"]["tagged"] == 6
+    table = _table(state)
+    assert not set(deleted) & table.keys() and "v9000001" in table
+    assert len(table) == first["videos"]["in_table"] - 3 + 1
+    published = [json.loads(line) for f in (out / "tags").glob("*.jsonl")
+                 for line in f.read_text().splitlines()]  # fmt: skip
+    assert sorted(r["video_id"] for r in published) == sorted([*edited, "v9000001"])
+    history = (state / nightly.HISTORY).read_text().splitlines()
+    assert [json.loads(h)["records"]["tagged"] for h in history] == [
+        first["records"]["tagged"],
+        0,
+        6,
+    ]
+
+
+def test_new_model_version_retags_everything(catalog, sample_model, tmp_path):
+    model_dir, _ = sample_model
+    state, out = tmp_path / "state", tmp_path / "out"
+    first = _nightly(catalog, model_dir, state, out)
+    newer = tmp_path / "model_v2"
+    shutil.copytree(model_dir / "saved_model", newer / "saved_model")
+    card_path = newer / "saved_model" / "assets.extra" / "model_card.json"
+    card = json.loads(card_path.read_text())
+    card["model_version"] = "v2-" + card["model_version"]
+    card_path.write_text(json.dumps(card))
+    second = _nightly(catalog, newer, state, out)
+    assert second["videos"]["changed"] == second["records"]["tagged"] == first["records"]["tagged"]
+    assert {row["model_version"] for row in _table(state).values()} == {card["model_version"]}
+
+
+def test_killed_run_leaves_the_published_table_untouched(catalog, sample_model, tmp_path):
+    model_dir, _ = sample_model
+    state, out = tmp_path / "state", tmp_path / "out"
+    _nightly(catalog, model_dir, state, out)
+    pointer = (state / nightly.CURRENT).read_text()
+    before = _table(state)
+    args = [sys.executable, "-m", "pipelines.cli", "nightly", "--catalog", str(catalog),
+            "--model-dir", str(model_dir), "--state-dir", str(state), "--output-dir", str(out),
+            "--tagged-at", "2026-11-23T02:30:00+00:00", "--top-k", "3"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(os.listdir(state / "tables")) < 2:
+        assert proc.poll() is None, "the run finished before it could be killed"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert (state / nightly.CURRENT).read_text() == pointer
+    assert _table(state) == before
+    rerun = _nightly(catalog, model_dir, state, out)  # the rerun completes and publishes
+    assert (state / nightly.CURRENT).read_text() != pointer
+    assert rerun["records"]["tagged"] == 0 and len(_table(state)) == len(before)
