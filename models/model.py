@@ -1,4 +1,4 @@
-"""The text tagger: SparseDense -> activation -> dropout -> logits.
+"""The text tagger: SparseDense -> activation -> dropout -> logits (or linear).
 
 Multi-label by default (sigmoid per category, loss from logits); ``softmax``
 for catalogs with exactly one category per video. Keras 2 (``tf_keras``)
@@ -34,7 +34,7 @@ class HParams:
 
     def __post_init__(self) -> None:
         checks = {
-            "hidden_units": self.hidden_units >= 1,
+            "hidden_units": self.hidden_units >= 0,
             "dropout": 0.0 <= self.dropout < 1.0,
             "l2": self.l2 >= 0.0,
             "learning_rate": self.learning_rate > 0.0,
@@ -49,7 +49,8 @@ class HParams:
 
 
 HELP = {
-    "hidden_units": "Units of the SparseDense hidden layer.",
+    "hidden_units": "Units of the SparseDense hidden layer; 0 makes the model linear "
+    "(SparseDense straight to the logits), often best on small catalogs.",
     "activation": "Hidden activation (any Keras activation name).",
     "dropout": "Dropout rate after the hidden layer.",
     "l2": "L2 weight decay on both layers (a non-zero value makes the sparse "
@@ -68,6 +69,11 @@ def build_model(input_dim: int, num_labels: int, hparams: HParams) -> keras.Mode
     regularizer = keras.regularizers.L2(hparams.l2) if hparams.l2 else None
     init = keras.initializers.GlorotUniform(seed=hparams.seed)
     inputs = sparse_input(input_dim, name="bow")
+    if hparams.hidden_units == 0:
+        logits = SparseDense(
+            num_labels, kernel_initializer=init, kernel_regularizer=regularizer, name="logits"
+        )(inputs)
+        return keras.Model(inputs, logits, name="text_tagger")
     hidden = SparseDense(
         hparams.hidden_units,
         kernel_initializer=init,
