@@ -140,6 +140,13 @@ def _jsonl_rows(path: str, start: int, end: int | None) -> Iterator[tuple]:
                 yield offset, _json_row(line), line
 
 
+def iter_rows(path: str, requested_format: str = "auto") -> Iterator[tuple]:
+    """Every ``(offset, dict | RecordError, raw)`` of one whole file, outside Beam."""
+    if file_format(path, requested_format) == "csv":
+        return _csv_rows(path)
+    return _jsonl_rows(path, 0, None)
+
+
 def _json_row(line: bytes):
     try:
         return parse_json_object(decode_utf8(line))

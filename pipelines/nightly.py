@@ -26,10 +26,11 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from models import export
+from models.model import HParams
 from pipelines import jobs, predict, report
 from pipelines.catalog_io import ReadCatalog, WriteDeadLetters
 from pipelines.inference import ModelHandle, RunInference
-from pipelines.options import CatalogOptions, NightlyOptions
+from pipelines.options import CatalogOptions, NightlyOptions, PredictOptions
 from pipelines.steps import CleanAndTokenize, Deduplicate
 
 CURRENT = "CURRENT"
@@ -192,22 +193,46 @@ def _report(config, state_dir: str, run_id: str, seconds: float) -> dict:
     }  # fmt: skip
 
 
+def _due_for_retrain(nightly: NightlyOptions) -> bool:
+    if nightly.retrain:
+        return True
+    if nightly.retrain_every_days <= 0:
+        return False
+    stamps = [json.loads(line)["run_id"][:16] for line in _history_lines(nightly.state_dir)
+              if json.loads(line).get("retrain")]  # fmt: skip
+    if not stamps:
+        return True
+    last = datetime.datetime.strptime(stamps[-1], "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.UTC)
+    return datetime.datetime.now(datetime.UTC) - last >= datetime.timedelta(
+        nightly.retrain_every_days
+    )
+
+
 def run(argv: list[str] | None = None) -> dict:
     options = PipelineOptions(argv)
     nightly = options.view_as(NightlyOptions)
     jobs.require(nightly.catalog and nightly.state_dir, "--catalog and --state-dir are required")
     options.view_as(CatalogOptions).input = nightly.catalog
-    config = predict.config_from_options(options)
-    jobs.require_input(config.input)
-    predict.check_model(config.export_dir)
+    jobs.require_input(nightly.catalog)
     jobs.prepare_output_dir(nightly.state_dir)
-    jobs.prepare_output_dir(config.output_dir, ("_staging",))
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     run_id = f"{stamp}-{uuid.uuid4().hex[:8]}"
+    decision = None
+    if _due_for_retrain(nightly):
+        from pipelines.retrain import retrain
+
+        work = FileSystems.join(nightly.state_dir, "candidates", run_id)
+        model_dir = options.view_as(PredictOptions).model_dir
+        decision = retrain(list(argv or []), nightly.catalog, model_dir, work, HParams(),
+                           nightly.gap_tolerance)  # fmt: skip
+    config = predict.config_from_options(options)
+    predict.check_model(config.export_dir)
+    jobs.prepare_output_dir(config.output_dir, ("_staging",))
     start = time.monotonic()
     with beam.Pipeline(options=options) as p:
         build_pipeline(p, config, nightly.state_dir, run_id)
     payload = _report(config, nightly.state_dir, run_id, time.monotonic() - start)
+    payload["retrain"] = decision
     report.write_json(FileSystems.join(config.staging_dir, predict.REPORT_FILE), payload)
     predict.publish(config.staging_dir, config.output_dir)
     publish_table(nightly.state_dir, run_id, payload)

@@ -193,6 +193,23 @@ class NightlyOptions(PipelineOptions):
         parser.add_argument(
             "--state-dir", help="Holds the tags table (latest row per video) and run history."
         )
+        parser.add_argument(
+            "--retrain",
+            action="store_true",
+            help="Retrain on the labelled catalog first; promote only if it passes the gate.",
+        )
+        parser.add_argument(
+            "--retrain-every-days",
+            type=int,
+            default=0,
+            help="Retrain when the last retrain is this many days old (0: only with --retrain).",
+        )
+        parser.add_argument(
+            "--gap-tolerance",
+            type=float,
+            default=0.005,
+            help="Promote a candidate if its held-out GAP@20 >= current - tolerance.",
+        )
 
 
 def record_schema(options: PipelineOptions) -> RecordSchema:

@@ -141,3 +141,26 @@ def test_killed_run_leaves_the_published_table_untouched(catalog, sample_model, 
     rerun = _nightly(catalog, model_dir, state, out)  # the rerun completes and publishes
     assert (state / nightly.CURRENT).read_text() != pointer
     assert rerun["records"]["tagged"] == 0 and len(_table(state)) == len(before)
+
+
+def test_retrain_gate_promotes_or_keeps_the_model(sample_catalog, sample_model, tmp_path):
+    model_dir, _ = sample_model
+    current = tmp_path / "model"
+    shutil.copytree(model_dir / "saved_model", current / "saved_model")
+    card = current / "saved_model" / "assets.extra" / "model_card.json"
+    old_version = json.loads(card.read_text())["model_version"]
+    args = ["--catalog", str(sample_catalog), "--model-dir", str(current),
+            "--state-dir", str(tmp_path / "state"), "--output-dir", str(tmp_path / "out"),
+            "--retrain"]  # fmt: skip
+    kept = nightly.run(cli.profile_args("local") + args + ["--gap-tolerance", "-1"])
+    decision = kept["retrain"]
+    assert decision["promoted"] is False and decision["held_out_videos"] > 50
+    assert 0 < decision["candidate_gap@20"] <= 1 and 0 < decision["current_gap@20"] <= 1
+    assert json.loads(card.read_text())["model_version"] == old_version
+    promoted = nightly.run(cli.profile_args("local") + args + ["--gap-tolerance", "1"])
+    assert promoted["retrain"]["promoted"] is True
+    new_version = json.loads(card.read_text())["model_version"]
+    assert new_version != old_version == promoted["retrain"]["replaced_version"]
+    assert (current / "previous" / old_version / "saved_model.pb").exists()
+    assert promoted["model_version"] == new_version
+    assert promoted["videos"]["changed"] == kept["videos"]["in_table"]  # a new model retags all
