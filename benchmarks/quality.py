@@ -246,16 +246,17 @@ def run_catalog(name: str, args: argparse.Namespace, work: str) -> dict:
     from models.model import HParams
 
     out = os.path.join(work, name)
-    report = preprocess_catalog(name, out)
+    written = preprocess_catalog(name, out)["records"]["written_per_split"]
+    splits = {s: written[s] for s in SPLITS}
     overrides = {k: getattr(args, k) for k in HPARAM_FLAGS if getattr(args, k) is not None}
     models = {"project": train_project(out, HParams(**overrides))}
     if not args.no_peers:
         data = peer_data(name, out)
         sizes = {s: len(data[s][0]) for s in SPLITS}
-        assert sizes == report["records"]["written_per_split"], (sizes, report["records"])
+        assert sizes == splits, f"peers see {sizes}, the pipeline wrote {splits}"
         models.update(run_sklearn_peers(data))
         models.update(run_fasttext(data))
-    return {"splits": report["records"]["written_per_split"], "models": models}
+    return {"splits": splits, "models": models}
 
 
 def print_table(name: str, result: dict) -> None:
@@ -263,8 +264,7 @@ def print_table(name: str, result: dict) -> None:
     print("| model | GAP@20 | Hit@1 | mAP | micro-F1 | train s |")
     print("|---|---|---|---|---|---|")
     for model, m in result["models"].items():
-        cells = [m["gap@20"], m["hit@1"], m["map"], m["micro_f1"]]
-        row = " | ".join(f"{v:.4f}" for v in cells)
+        row = " | ".join(f"{m[k]:.4f}" for k in ("gap@20", "hit@1", "map", "micro_f1"))
         print(f"| {model} | {row} | {m['train_seconds']:.1f} |")
 
 
