@@ -121,10 +121,7 @@ def build_pipeline(p, config: predict.PredictConfig, state_dir: str, run_id: str
     _write_rows(tagged, FileSystems.join(config.staging_dir, "tags", "part"), "Tagged")
     dead = (read.dead_letters, cleaned.dead_letters, failed) | "FlattenDead" >> beam.Flatten()
     _ = dead | "WriteDeadLetters" >> WriteDeadLetters(config.staging_dir)
-    stats = [
-        read.records | "CountParsed" >> report.count_as(("records", "parsed")),
-        unique.duplicates | "DupStats" >> beam.Map(lambda n: (("records", "duplicates"), n)),
-        dead | "DeadStats" >> beam.Map(lambda d: (("dead_letters", d["stage"], d["reason"]), 1)),
+    stats = report.intake_stats(read.records, unique.duplicates, dead) + [
         split.tag | "KindStats" >> beam.Map(lambda kr: (("videos", kr[0]), 1)),
         split.keep | "CountUnchanged" >> report.count_as(("videos", "unchanged")),
         split.deleted | "CountDeleted" >> report.count_as(("videos", "deleted")),
@@ -174,11 +171,9 @@ def _history_lines(state_dir: str) -> list[str]:
 
 def _report(config, state_dir: str, run_id: str, seconds: float) -> dict:
     stats = report.read_json(FileSystems.join(config.staging_dir, report.STATS_FILE))
-    records, videos = stats.get("records", {}), stats.get("videos", {})
-    dead = stats.get("dead_letters", {})
-    n_dead = sum(sum(reasons.values()) for reasons in dead.values())
-    n_in = records.get("parsed", 0) + sum(dead.get("read", {}).values())
-    tagged, dups = records.get("tagged", 0), records.get("duplicates", 0)
+    videos, dead = stats.get("videos", {}), stats.get("dead_letters", {})
+    intake, tagged = report.intake_counts(stats), stats.get("records", {}).get("tagged", 0)
+    n_in, n_dead, dups = intake["in"], intake["dead_lettered"], intake["duplicates_removed"]
     unchanged = videos.get("unchanged", 0)
     return {
         "run_id": run_id,

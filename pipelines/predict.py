@@ -201,10 +201,7 @@ def build_pipeline(p: beam.Pipeline, config: PredictConfig) -> None:
     _ = rows | "WriteTags" >> WriteTags(config.staging_dir, config.output_format)
     dead = (read.dead_letters, cleaned.dead_letters, failed) | "FlattenDead" >> beam.Flatten()
     _ = dead | "WriteDeadLetters" >> WriteDeadLetters(config.staging_dir)
-    stats = [
-        read.records | "CountParsed" >> report.count_as(("records", "parsed")),
-        unique.duplicates | "DuplicateStats" >> beam.Map(lambda n: (("records", "duplicates"), n)),
-        dead | "DeadStats" >> beam.Map(lambda d: (("dead_letters", d["stage"], d["reason"]), 1)),
+    stats = report.intake_stats(read.records, unique.duplicates, dead) + [
         rows | "CountTagged" >> report.count_as(("records", "tagged")),
     ]
     _ = (
@@ -230,11 +227,9 @@ def _beam_metrics(result) -> dict:
 def finalize(config: PredictConfig, result, seconds: float) -> dict:
     """Writes the report into staging, then publishes staging atomically."""
     stats = report.read_json(FileSystems.join(config.staging_dir, report.STATS_FILE))
-    records = stats.get("records", {})
+    intake, tagged = report.intake_counts(stats), stats.get("records", {}).get("tagged", 0)
+    n_in, n_dead, dups = intake["in"], intake["dead_lettered"], intake["duplicates_removed"]
     dead = stats.get("dead_letters", {})
-    n_dead = sum(sum(reasons.values()) for reasons in dead.values())
-    n_in = records.get("parsed", 0) + sum(dead.get("read", {}).values())
-    tagged, dups = records.get("tagged", 0), records.get("duplicates", 0)
     metrics = _beam_metrics(result)
     tokens = metrics.get("tokens", 0)
     payload = {

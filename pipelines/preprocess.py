@@ -199,11 +199,7 @@ def build_pipeline(p: beam.Pipeline, config: PreprocessConfig) -> None:
     splits, metadata = records | "AnalyzeAndTransform" >> AnalyzeAndTransform(
         config.transform, config.output_dir, config.temp_dir
     )
-    stats = [
-        read.records | "CountParsed" >> report.count_as(("records", "parsed")),
-        unique.duplicates | "DuplicateStats" >> beam.Map(lambda n: (("records", "duplicates"), n)),
-        dead
-        | "DeadLetterStats" >> beam.Map(lambda d: (("dead_letters", d["stage"], d["reason"]), 1)),
+    stats = report.intake_stats(read.records, unique.duplicates, dead) + [
         records | "LabelStats" >> beam.FlatMap(_label_stats),
         records | "TokenQuantiles" >> report.TokenQuantiles(("tokens", "per_video")),
     ]
@@ -227,11 +223,10 @@ def finalize_report(config: PreprocessConfig, seconds: float) -> dict:
     stats = report.read_json(FileSystems.join(config.output_dir, report.STATS_FILE))
     output = tft.TFTransformOutput(config.output_dir)
     records = stats.get("records", {})
-    dead = sum(sum(reasons.values()) for reasons in stats.get("dead_letters", {}).values())
-    dead_read = sum(stats.get("dead_letters", {}).get("read", {}).values())
+    intake = report.intake_counts(stats)
+    records_in, dead = intake["in"], intake["dead_lettered"]
+    duplicates = intake["duplicates_removed"]
     written = sum(records.get("written", {}).values())
-    records_in = records.get("parsed", 0) + dead_read
-    duplicates = records.get("duplicates", 0)
     tokens = stats.get("tokens", {})
     result = {
         "records": {

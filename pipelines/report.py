@@ -43,6 +43,28 @@ class TokenQuantiles(beam.PTransform):
             yield (*self._prefix, "max"), quantiles[20]
 
 
+def intake_stats(records, duplicates, dead) -> list:
+    """The stats every catalog job keeps: parsed records, duplicates removed,
+    dead letters by stage and reason (to be flattened with the job's own)."""
+    return [
+        records | "CountParsed" >> count_as(("records", "parsed")),
+        duplicates | "DuplicateStats" >> beam.Map(lambda n: (("records", "duplicates"), n)),
+        dead
+        | "DeadLetterStats" >> beam.Map(lambda d: (("dead_letters", d["stage"], d["reason"]), 1)),
+    ]
+
+
+def intake_counts(stats: dict) -> dict:
+    """``in`` (parsed + dead at read), ``dead_lettered`` and ``duplicates_removed``."""
+    dead = stats.get("dead_letters", {})
+    records = stats.get("records", {})
+    return {
+        "in": records.get("parsed", 0) + sum(dead.get("read", {}).values()),
+        "dead_lettered": sum(sum(reasons.values()) for reasons in dead.values()),
+        "duplicates_removed": records.get("duplicates", 0),
+    }
+
+
 def nest(pairs) -> dict:
     """``[(("a", "b"), 1)]`` to ``{"a": {"b": 1}}``."""
     root: dict = {}

@@ -63,22 +63,12 @@
 #           --member="user:you@example.com" --role=roles/dataflow.developer
 set -euo pipefail
 
-usage() {
-    sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//' >&2
-    exit 2
-}
-
-[[ $# -ge 1 ]] || usage
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=deploy/common.sh
+source "${ROOT}/deploy/common.sh"
+check_job "${1:-}"
 job="$1"
 shift
-case "${job}" in
-    preprocess | predict | nightly) ;;
-    -h | --help) usage ;;
-    *)
-        echo "launch.sh: unknown job '${job}' (preprocess, predict or nightly)" >&2
-        exit 2
-        ;;
-esac
 
 missing=()
 for var in PROJECT REGION BUCKET SERVICE_ACCOUNT; do
@@ -89,7 +79,6 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     exit 2
 fi
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "${ROOT}" # --setup_file=./setup.py in the profile is relative to the repo root
 
 PACKAGING="${PACKAGING:-sdist}"

@@ -60,48 +60,21 @@
 # process once the Flink job has finished, so keep it running until it exits.
 set -euo pipefail
 
-usage() {
-    sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//' >&2
-    exit 2
-}
-
-[[ $# -ge 1 ]] || usage
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=deploy/common.sh
+source "${ROOT}/deploy/common.sh"
+check_job "${1:-}"
 job="$1"
 shift
-case "${job}" in
-    preprocess | predict | nightly) ;;
-    -h | --help) usage ;;
-    *)
-        echo "submit.sh: unknown job '${job}' (preprocess, predict or nightly)" >&2
-        exit 2
-        ;;
-esac
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "${ROOT}" # --setup_file=./setup.py is relative to the repository root
-
 CATALOG_TAGGER="${CATALOG_TAGGER:-catalog-tagger}"
-ENVIRONMENT_TYPE="${ENVIRONMENT_TYPE:-LOOPBACK}"
-SDK_IMAGE="${SDK_IMAGE:-apache/beam_python3.11_sdk:2.77.0}"
-WORKER_POOL="${WORKER_POOL:-localhost:50000}"
 
 args=(--runner-profile deploy/runners/flink.args)
 [[ -n "${FLINK_MASTER:-}" ]] && args+=(--flink_master "${FLINK_MASTER}")
 [[ -n "${FLINK_VERSION:-}" ]] && args+=(--flink_version "${FLINK_VERSION}")
 [[ -n "${JOB_ENDPOINT:-}" ]] && args+=(--job_endpoint "${JOB_ENDPOINT}")
 
-case "${ENVIRONMENT_TYPE}" in
-    LOOPBACK) args+=(--environment_type LOOPBACK) ;;
-    DOCKER)
-        args+=(--environment_type DOCKER --environment_config "${SDK_IMAGE}")
-        args+=(--setup_file ./setup.py)
-        ;;
-    EXTERNAL) args+=(--environment_type EXTERNAL --environment_config "${WORKER_POOL}") ;;
-    *)
-        echo "submit.sh: ENVIRONMENT_TYPE must be LOOPBACK, DOCKER or EXTERNAL" >&2
-        exit 2
-        ;;
-esac
+environment_args
 
 set -x
 exec "${CATALOG_TAGGER}" "${job}" "${args[@]}" "$@"
