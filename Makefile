@@ -12,7 +12,7 @@ install: $(STAMP)
 $(STAMP): setup.py requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --upgrade pip "setuptools>=68" wheel
 	$(BIN)/pip install --quiet -e . -r requirements-dev.txt
 	touch $(STAMP)
 

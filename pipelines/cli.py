@@ -16,7 +16,7 @@ import sys
 from importlib import resources
 
 PROG = "catalog-tagger"
-BEAM_COMMANDS = ("preprocess", "predict", "nightly")
+BEAM_COMMANDS = ("preprocess", "predict", "nightly", "evaluate")
 
 
 def profile_args(name_or_path: str) -> list[str]:
@@ -83,13 +83,20 @@ def _train(argv: list[str]) -> int:
 
 
 def _beam_job(command: str, argv: list[str]) -> int:
-    from pipelines import nightly, predict, preprocess
+    from pipelines import evaluate, nightly, predict, preprocess
 
-    jobs = {"preprocess": preprocess.run, "predict": predict.run, "nightly": nightly.run}
+    jobs = {
+        "preprocess": preprocess.run,
+        "predict": predict.run,
+        "nightly": nightly.run,
+        "evaluate": evaluate.run,
+    }
     profile, rest = split_profile(argv)
     result = jobs[command](profile_args(profile) + rest)
     if isinstance(result, dict) and "records" in result:
         print(f"{command}: {result['records']}")
+    elif isinstance(result, dict) and "metrics" in result:
+        print(f"{command}: {json.dumps(result['metrics'])} {json.dumps(result['counts'])}")
     return 0
 
 
@@ -101,7 +108,8 @@ def _print_help() -> None:
         "  preprocess   catalog -> cleaned, tokenized, tf-idf TFRecords + transform graph\n"
         "  train        preprocess output -> multi-label Keras model, metrics, SavedModel\n"
         "  predict      catalog + model -> top-k tags for every video (batch, on Beam)\n"
-        "  nightly      incremental tagging: only new/changed videos, persistent tags table\n\n"
+        "  nightly      incremental tagging: only new/changed videos, persistent tags table\n"
+        "  evaluate     predict output + labelled catalog -> GAP@20, Hit@1, mAP, F1 (on Beam)\n\n"
         f"'{PROG} COMMAND --help' lists a command's flags; Beam jobs also take Beam's\n"
         "flags (--runner, --temp_location, --setup_file, ...) and --runner-profile."
     )
@@ -134,9 +142,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _beam_help(command: str) -> int:
-    from pipelines import options
+    from pipelines import evaluate, options
 
     groups = {
+        "evaluate": (
+            evaluate.EvaluateOptions,
+            options.NightlyOptions,
+            options.PredictOptions,
+            options.CatalogOptions,
+            options.OutputOptions,
+            options.PreprocessOptions,
+        ),
         "predict": (options.CatalogOptions, options.OutputOptions, options.PredictOptions),
         "nightly": (
             options.NightlyOptions,
