@@ -109,6 +109,8 @@ class VectorizeFn(_BatchFn):
 
 def _split_rows(batch: dict, rows: list[int]) -> dict:
     """The vectorized sub-batch made of ``rows`` (re-numbered from 0)."""
+    if rows == list(range(int(batch["dense_shape"][0]))):
+        return batch  # the whole batch: the common case, no copy
     keep = np.isin(batch["indices"][:, 0], rows)
     renumber = {old: new for new, old in enumerate(rows)}
     indices = batch["indices"][keep].copy()
