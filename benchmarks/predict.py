@@ -31,6 +31,8 @@ import sys
 import tempfile
 import time
 
+from peers import catalog_rows  # benchmarks/peers.py (the script dir is on sys.path)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_VIDEOS, TOP_K, CHUNK = 5000, 20, 10_000
 KINDS = ("beam", "naive", "sklearn", "fasttext")
@@ -50,22 +52,6 @@ class Clock:
     def stop(self, videos: int, **extra) -> dict:
         wall, cpu = time.perf_counter() - self._wall, self._cpu_now() - self._cpu
         return {"videos": videos, "seconds": wall, "cpu_seconds": cpu, **extra}
-
-
-def catalog_rows(path: str):
-    """``(text, categories)`` per JSON-object line: title + description + tags."""
-    with gzip.open(path, "rb") as handle:
-        for line in handle:
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(row, dict):
-                tags = row.get("tags") or []
-                tags = tags if isinstance(tags, list) else [tags]
-                text = " ".join([row.get("title") or "", row.get("description") or ""] + tags)
-                cats = row.get("categories") or []
-                yield " ".join(text.split()), cats if isinstance(cats, list) else [cats]
 
 
 def build_project_model(work: str) -> None:

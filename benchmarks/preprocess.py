@@ -49,21 +49,10 @@ def python_loop(catalog: str) -> int:
 
 
 def sklearn_tfidf(catalog: str) -> int:
+    from peers import catalog_rows
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    texts = []
-    with gzip.open(catalog, "rb") as handle:
-        for line in handle:
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(row, dict):
-                tags = row.get("tags") or []
-                tags = tags if isinstance(tags, list) else [tags]
-                texts.append(
-                    " ".join([row.get("title") or "", row.get("description") or ""] + tags)
-                )
+    texts = [text for text, _ in catalog_rows(catalog)]
     matrix = TfidfVectorizer(min_df=2, max_features=200_000).fit_transform(texts)
     return matrix.shape[0]
 
