@@ -22,7 +22,9 @@ demo: install
 	$(BIN)/catalog-tagger train --data-dir $(DEMO)/preprocessed --model-dir $(DEMO)/model
 	$(BIN)/catalog-tagger predict --input $(DEMO)/catalog.jsonl.gz --model-dir $(DEMO)/model \
 		--output-dir $(DEMO)/tags
-	@echo "demo done: tags in $(DEMO)/tags/tags/, reports in $(DEMO)/*/*report.json"
+	$(BIN)/catalog-tagger evaluate --predictions $(DEMO)/tags --catalog $(DEMO)/catalog.jsonl.gz \
+		--model-dir $(DEMO)/model --split test --output-dir $(DEMO)/evaluation
+	@echo "demo done: tags in $(DEMO)/tags/tags/, evaluation in $(DEMO)/evaluation/report.html"
 
 lint: install
 	$(BIN)/ruff check .

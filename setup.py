@@ -16,6 +16,7 @@ REQUIRES = [
     "tensorboard==2.21.0",
     "nltk==3.10.4",
     "numpy>=1.26,<3",
+    "matplotlib==3.11.2",
 ]
 
 setup(

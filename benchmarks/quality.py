@@ -69,16 +69,35 @@ def preprocess_catalog(name: str, out: str) -> dict:
     return report
 
 
-def train_project(out: str, hparams) -> dict:
+def train_project(name: str, out: str, hparams) -> dict:
     from models.train import TrainConfig, train
 
     with tempfile.TemporaryDirectory(prefix="quality-model-") as model_dir:
         summary = train(TrainConfig(out, model_dir, hparams))
+        jobs = evaluate_job(name, model_dir, os.path.join(model_dir, "evaluate"))
     return {
         **summary["metrics"]["test"],
+        "evaluate_job": jobs,
         "train_seconds": summary["wall_seconds"],
         "params": {**dataclasses.asdict(hparams), "best_epoch": summary["best_epoch"]},
     }
+
+
+def evaluate_job(name: str, model_dir: str, work: str) -> dict:
+    """The same model's test metrics from the product path: ``predict`` over the
+    raw catalog (every label listed), then ``evaluate --split test`` on Beam."""
+    from pipelines import cli, evaluate, predict
+
+    labels = pathlib.Path(model_dir, "saved_model/assets.extra/labels.txt").read_text("utf-8")
+    mapping, local = CATALOGS[name], cli.profile_args("local")
+    top_k = ["--top-k", str(len(labels.splitlines()))]
+    predict.run(local + mapping + ["--model-dir", model_dir, "--output-dir", work, *top_k])
+    catalog = ["--catalog" if flag == "--input" else flag for flag in mapping]
+    report = evaluate.run(local + catalog + [
+        "--predictions", work, "--model-dir", model_dir, "--split", "test",
+        "--output-dir", os.path.join(work, "report"),
+    ])  # fmt: skip
+    return {key: report["metrics"][key] for key in ("gap@20", "hit@1", "map")}
 
 
 def split_ids(out: str) -> dict[str, list[str]]:
@@ -249,7 +268,7 @@ def run_catalog(name: str, args: argparse.Namespace, work: str) -> dict:
     written = preprocess_catalog(name, out)["records"]["written_per_split"]
     splits = {s: written[s] for s in SPLITS}
     overrides = {k: getattr(args, k) for k in HPARAM_FLAGS if getattr(args, k) is not None}
-    models = {"project": train_project(out, HParams(**overrides))}
+    models = {"project": train_project(name, out, HParams(**overrides))}
     if not args.no_peers:
         data = peer_data(name, out)
         sizes = {s: len(data[s][0]) for s in SPLITS}
@@ -266,6 +285,9 @@ def print_table(name: str, result: dict) -> None:
     for model, m in result["models"].items():
         row = " | ".join(f"{m[k]:.4f}" for k in ("gap@20", "hit@1", "map", "micro_f1"))
         print(f"| {model} | {row} | {m['train_seconds']:.1f} |")
+    job = result["models"]["project"].get("evaluate_job")
+    if job:
+        print(f"\nevaluate job on the project model (predict + evaluate --split test): {job}")
 
 
 def write_results(path: str, results: dict) -> None:
@@ -273,7 +295,11 @@ def write_results(path: str, results: dict) -> None:
     previous = json.loads(pathlib.Path(path).read_text("utf-8")) if os.path.exists(path) else {}
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w", encoding="utf-8") as handle:
-        json.dump({**previous, **results}, handle, indent=2, sort_keys=True)
+        merged = {**previous}
+        for name, result in results.items():  # keeps peers measured earlier (--no-peers)
+            models = {**previous.get(name, {}).get("models", {}), **result["models"]}
+            merged[name] = {**result, "models": models}
+        json.dump(merged, handle, indent=2, sort_keys=True)
         handle.write("\n")
     print(f"\nwrote {path}")
 

@@ -50,6 +50,10 @@ class SparseDense(keras.layers.Layer):
       bias_initializer: Initializer for the ``[units]`` bias.
       kernel_regularizer: Optional regularizer applied to the kernel.
       bias_regularizer: Optional regularizer applied to the bias.
+      weight_dtype: Optional storage dtype of the kernel and bias
+        (``"float32"`` or ``"float16"``); ``None`` (default) stores them in the
+        layer's dtype. Weights stored in another dtype are cast to the compute
+        dtype in ``call`` (a "compressed" float16 model for inference).
       **kwargs: Base ``keras.layers.Layer`` keyword arguments (``name``,
         ``dtype``, ``trainable``, ...).
     """
@@ -63,9 +67,15 @@ class SparseDense(keras.layers.Layer):
         bias_initializer="zeros",
         kernel_regularizer=None,
         bias_regularizer=None,
+        weight_dtype=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if weight_dtype not in (None, "float32", "float16"):
+            raise ValueError(
+                "`weight_dtype` must be None, 'float32' or 'float16'. "
+                f"Received: weight_dtype={weight_dtype!r}"
+            )
         if not _is_positive_int(units):
             raise ValueError(
                 "`units` must be a positive integer for SparseDense. "
@@ -80,6 +90,7 @@ class SparseDense(keras.layers.Layer):
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.weight_dtype = weight_dtype
 
         self.input_spec = keras.layers.InputSpec(min_ndim=2)
         self.supports_masking = False
@@ -100,12 +111,13 @@ class SparseDense(keras.layers.Layer):
                 f"Received: dtype={dtype}"
             )
         self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: last_dim})
+        weight_dtype = self.weight_dtype or self.dtype
         self.kernel = self.add_weight(
             name="kernel",
             shape=[last_dim, self.units],
             initializer=self.kernel_initializer,
             regularizer=self.kernel_regularizer,
-            dtype=self.dtype,
+            dtype=weight_dtype,
             trainable=True,
         )
         if self.use_bias:
@@ -114,7 +126,7 @@ class SparseDense(keras.layers.Layer):
                 shape=[self.units],
                 initializer=self.bias_initializer,
                 regularizer=self.bias_regularizer,
-                dtype=self.dtype,
+                dtype=weight_dtype,
                 trainable=True,
             )
         else:
@@ -122,6 +134,11 @@ class SparseDense(keras.layers.Layer):
         self.built = True
 
     # ------------------------------------------------------------------- call
+    def _cast(self, weight):
+        """A weight in the compute dtype (a no-op unless ``weight_dtype`` differs)."""
+        dtype = self._compute_dtype_object
+        return weight if weight.dtype.base_dtype == dtype.base_dtype else tf.cast(weight, dtype)
+
     def _sparse_matmul(self, inputs: tf.SparseTensor) -> tf.Tensor:
         """``inputs @ kernel`` for a rank-2 SparseTensor, with a sparse gradient."""
         # segment_sum inside embedding_lookup_sparse needs row-major order.
@@ -131,7 +148,9 @@ class SparseDense(keras.layers.Layer):
             values=inputs.indices[:, -1],
             dense_shape=inputs.dense_shape,
         )
-        outputs = tf.nn.embedding_lookup_sparse(self.kernel, ids, inputs, combiner="sum")
+        outputs = tf.nn.embedding_lookup_sparse(
+            self._cast(self.kernel), ids, inputs, combiner="sum"
+        )
         # segment_sum yields max(row id) + 1 rows: empty *trailing* rows (or an
         # entirely empty batch) are missing. Empty rows in the middle come back
         # as zeros already. Pad with zero rows up to the batch size.
@@ -157,13 +176,13 @@ class SparseDense(keras.layers.Layer):
             inputs = tf.convert_to_tensor(inputs)
             rank = inputs.shape.rank
             if rank == 2 or rank is None:
-                outputs = tf.matmul(inputs, self.kernel)
+                outputs = tf.matmul(inputs, self._cast(self.kernel))
             else:
-                outputs = tf.tensordot(inputs, self.kernel, [[rank - 1], [0]])
+                outputs = tf.tensordot(inputs, self._cast(self.kernel), [[rank - 1], [0]])
                 outputs.set_shape(inputs.shape[:-1].concatenate([self.units]))
 
         if self.use_bias:
-            outputs = tf.nn.bias_add(outputs, self.bias)
+            outputs = tf.nn.bias_add(outputs, self._cast(self.bias))
         if self.activation is not None:
             outputs = self.activation(outputs)
         return outputs
@@ -191,6 +210,7 @@ class SparseDense(keras.layers.Layer):
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
                 "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+                "weight_dtype": self.weight_dtype,
             }
         )
         return config

@@ -16,7 +16,7 @@ import sys
 from importlib import resources
 
 PROG = "catalog-tagger"
-BEAM_COMMANDS = ("preprocess", "predict", "nightly", "evaluate")
+BEAM_COMMANDS = ("preprocess", "predict", "nightly", "evaluate", "tune-thresholds")
 
 
 def profile_args(name_or_path: str) -> list[str]:
@@ -83,13 +83,14 @@ def _train(argv: list[str]) -> int:
 
 
 def _beam_job(command: str, argv: list[str]) -> int:
-    from pipelines import evaluate, nightly, predict, preprocess
+    from pipelines import evaluate, nightly, predict, preprocess, tune_thresholds
 
     jobs = {
         "preprocess": preprocess.run,
         "predict": predict.run,
         "nightly": nightly.run,
         "evaluate": evaluate.run,
+        "tune-thresholds": tune_thresholds.run,
     }
     profile, rest = split_profile(argv)
     result = jobs[command](profile_args(profile) + rest)
@@ -97,6 +98,10 @@ def _beam_job(command: str, argv: list[str]) -> int:
         print(f"{command}: {result['records']}")
     elif isinstance(result, dict) and "metrics" in result:
         print(f"{command}: {json.dumps(result['metrics'])} {json.dumps(result['counts'])}")
+    elif isinstance(result, dict) and "thresholds" in result:
+        reached = sum(row["reached"] for row in result["per_category"])
+        print(f"{command}: {len(result['thresholds'])} categories tuned on "
+              f"{result['videos']} {result['split']} videos ({reached} reached the objective)")  # fmt: skip
     return 0
 
 
@@ -109,7 +114,10 @@ def _print_help() -> None:
         "  train        preprocess output -> multi-label Keras model, metrics, SavedModel\n"
         "  predict      catalog + model -> top-k tags for every video (batch, on Beam)\n"
         "  nightly      incremental tagging: only new/changed videos, persistent tags table\n"
-        "  evaluate     predict output + labelled catalog -> GAP@20, Hit@1, mAP, F1 (on Beam)\n\n"
+        "  evaluate     predict output + labelled catalog -> GAP@20, Hit@1, mAP, F1,\n"
+        "               report.json + report.html with plots (on Beam)\n"
+        "  tune-thresholds  per-category thresholds (max F1 or --min-precision) from\n"
+        "               predictions on the eval split; predict --thresholds-file uses them\n\n"
         f"'{PROG} COMMAND --help' lists a command's flags; Beam jobs also take Beam's\n"
         "flags (--runner, --temp_location, --setup_file, ...) and --runner-profile."
     )
@@ -142,17 +150,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _beam_help(command: str) -> int:
-    from pipelines import evaluate, options
+    from pipelines import evaluate, options, tune_thresholds
 
+    scoring = (
+        evaluate.EvaluateOptions,
+        options.NightlyOptions,
+        options.PredictOptions,
+        options.CatalogOptions,
+        options.OutputOptions,
+        options.PreprocessOptions,
+    )
     groups = {
-        "evaluate": (
-            evaluate.EvaluateOptions,
-            options.NightlyOptions,
-            options.PredictOptions,
-            options.CatalogOptions,
-            options.OutputOptions,
-            options.PreprocessOptions,
-        ),
+        "evaluate": scoring,
+        "tune-thresholds": (tune_thresholds.TuneOptions, *scoring),
         "predict": (options.CatalogOptions, options.OutputOptions, options.PredictOptions),
         "nightly": (
             options.NightlyOptions,

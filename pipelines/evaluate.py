@@ -2,7 +2,10 @@
 
 ReadPredictions + (ReadCatalog -> Deduplicate -> CleanAndTokenize -> AssignSplits,
 exactly as preprocess assigns splits) -> JoinVideos (by ``video_id``) ->
-ComputeMetrics (mergeable ``CombineFn``s, one pass) -> WriteReport (``report.json``).
+ComputeMetrics + ComputeCurves (mergeable ``CombineFn``s, one pass) -> WriteReport
+(``report.json``), then ``report.html`` with PNG plots (``pipelines/eval_report.py``).
+With ``--baseline`` a second predict output is joined too, both are scored on
+the videos they share, and the report adds per-metric and per-category deltas.
 Scores of labels outside a video's listed top-k count as 0 (below every listed
 score); a catalog label the predictions never list is a positive that is never
 retrieved (AP 0, recall 0, still in GAP's denominator). Exact mode keeps the
@@ -22,7 +25,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines import jobs, report
 from pipelines import options as flags
 from pipelines.catalog_io import ReadCatalog
+from pipelines.eval_curves import CurvesFn
 from pipelines.eval_metrics import CategoryFn, GapFn, VideoStatsFn, headline, ratio, video_item
+from pipelines.predict import THRESHOLDS_USED_FILE
 from pipelines.preprocess import AssignSplits, PreprocessConfig
 from pipelines.steps import CleanAndTokenize, Deduplicate
 from transforms.records import SPLITS, RecordSchema
@@ -31,6 +36,12 @@ from transforms.text import TextConfig
 
 REPORT_FILE = "report.json"
 COUNTS = "counts"
+COUNT_KEYS = (
+    "evaluated",
+    "predictions_without_catalog",
+    "catalog_without_prediction",
+    "catalog_without_baseline",
+)
 
 
 class EvaluateOptions(PipelineOptions):
@@ -46,6 +57,9 @@ class EvaluateOptions(PipelineOptions):
             "--binned", action="store_true", help="Histogram scores (bounded memory)."
         )
         parser.add_argument("--num-bins", type=int, default=1000, help="Bins for --binned.")
+        parser.add_argument(
+            "--baseline", help="Another predict --output-dir to compare with (e.g. the last model)."
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +74,14 @@ class EvaluateConfig:
     input_format: str = "auto"
     num_bins: int = 1000
     exact: bool = True
+    baseline: str | None = None
+    thresholds: dict = dataclasses.field(default_factory=dict)
+    baseline_thresholds: dict = dataclasses.field(default_factory=dict)
+
+    def sources(self) -> dict[str, str]:
+        """Predict outputs to join: ``predictions`` and, if any, ``baseline``."""
+        found = {"predictions": self.predictions, "baseline": self.baseline}
+        return {name: path for name, path in found.items() if path}
 
 
 def config_from_options(options: PipelineOptions) -> EvaluateConfig:
@@ -84,46 +106,87 @@ def config_from_options(options: PipelineOptions) -> EvaluateConfig:
             predictions=opts.predictions, catalog=labelled, output_dir=output_dir,
             schema=schema, split=opts.split, split_config=flags.split_config(options), text=text,
             input_format=catalog.input_format, num_bins=opts.num_bins, exact=not opts.binned,
+            baseline=opts.baseline,
         )  # fmt: skip
     except (ValueError, OSError) as err:
         raise jobs.JobError(str(err).splitlines()[0]) from None
 
 
-def _report(metrics, counts: dict, config: EvaluateConfig) -> str:
+def _scores(metrics, thresholds: dict) -> dict:
     videos, gap, rows = metrics
-    payload = {
+    for row in rows:
+        row["threshold"] = thresholds.get(row["name"])
+    return {
         "metrics": headline(videos, gap, rows),
         "per_category": rows,
         "coverage": {"videos_with_tags": videos["covered"],
                      "fraction": ratio(videos["covered"], videos["videos"])},
-        "counts": {key: counts.get(key, 0) for key in (
-            "evaluated", "predictions_without_catalog", "catalog_without_prediction")},
-        "split": config.split or "all",
     }  # fmt: skip
+
+
+def deltas(candidate: dict, baseline: dict) -> dict:
+    """Candidate minus baseline, per headline metric and per shared category."""
+    base_rows = {row["name"]: row for row in baseline["per_category"]}
+    per_category = {}
+    for row in candidate["per_category"]:
+        base = base_rows.get(row["name"])
+        if base is None:
+            continue
+        per_category[row["name"]] = {
+            key: None if row[key] is None or base[key] is None else row[key] - base[key]
+            for key in ("ap", "f1", "precision", "recall")
+        }
+    return {
+        "metrics": {key: value - baseline["metrics"][key]
+                    for key, value in candidate["metrics"].items()},
+        "per_category": per_category,
+    }  # fmt: skip
+
+
+def _report(metrics, counts: dict, curves: dict, baseline, config: EvaluateConfig) -> str:
+    payload = _scores(metrics, config.thresholds)
+    payload |= {
+        "curves": curves,
+        "counts": {key: counts.get(key, 0) for key in COUNT_KEYS},
+        "split": config.split or "all",
+    }
+    if baseline is not None:
+        payload["baseline"] = _scores(baseline, config.baseline_thresholds)
+        payload["deltas"] = deltas(payload, payload["baseline"])
     if not config.exact:
         payload["binned"] = {"bins": config.num_bins, "max_score_error": 1 / config.num_bins}
     return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False)
 
 
-def _join(keyed, split: str | None):
+def _join(keyed, split: str | None, sources: tuple[str, ...]):
     video_id, grouped = keyed
-    catalog, predictions = list(grouped["catalog"]), list(grouped["predictions"])
+    catalog = list(grouped["catalog"])
     if not catalog:
         yield beam.pvalue.TaggedOutput(COUNTS, "predictions_without_catalog")
         return
     video_split, labels = catalog[0]
     if split is not None and video_split != split:
         return
-    if not predictions:
+    rows = {name: list(grouped[name]) for name in sources}
+    if not rows["predictions"]:
         yield beam.pvalue.TaggedOutput(COUNTS, "catalog_without_prediction")
         return
+    if "baseline" in rows and not rows["baseline"]:
+        yield beam.pvalue.TaggedOutput(COUNTS, "catalog_without_baseline")
+        return
     yield beam.pvalue.TaggedOutput(COUNTS, "evaluated")
-    yield video_item(video_id, labels, predictions[0])
+    for name, found in rows.items():
+        yield beam.pvalue.TaggedOutput(name, video_item(video_id, labels, found[0]))
+
+
+def tags_pattern(predictions: str) -> str:
+    return FileSystems.join(predictions, "tags", "part-*.jsonl")
 
 
 class EvaluatedVideos(beam.PTransform):
-    """Applied to the pipeline: ``.videos`` (see ``video_item``) of the wanted split
-    with both a catalog record and a prediction, and ``.counts`` (outcome names)."""
+    """Applied to the pipeline: ``.predictions`` (and ``.baseline``) video items
+    (see ``video_item``) of the wanted split with a catalog record and every
+    prediction, and ``.counts`` (outcome names)."""
 
     def __init__(self, config: EvaluateConfig):
         super().__init__()
@@ -131,41 +194,68 @@ class EvaluatedVideos(beam.PTransform):
 
     def expand(self, p):
         config = self._config
-        pattern = FileSystems.join(config.predictions, "tags", "part-*.jsonl")
-        predictions = (
-            p
-            | "ReadPredictions" >> beam.io.ReadFromText(pattern)
-            | "ParsePredictions" >> beam.Map(json.loads)
-            | "KeyPredictions" >> beam.Map(lambda row: (row["video_id"], row))
+        keyed = {"catalog": p | "Catalog" >> LabelledCatalog(config)}
+        for name, path in config.sources().items():
+            keyed[name] = (
+                p
+                | f"Read{name.title()}" >> beam.io.ReadFromText(tags_pattern(path))
+                | f"Parse{name.title()}" >> beam.Map(json.loads)
+                | f"Key{name.title()}" >> beam.Map(lambda row: (row["video_id"], row))
+            )
+        sources = tuple(config.sources())
+        return (
+            keyed
+            | "GroupByVideo" >> beam.CoGroupByKey()
+            | "JoinVideos"
+            >> beam.FlatMap(_join, config.split, sources).with_outputs(COUNTS, *sources)
         )
+
+
+class LabelledCatalog(beam.PTransform):
+    """``(video_id, (split, labels))`` read, deduplicated and split as preprocess does."""
+
+    def __init__(self, config: EvaluateConfig):
+        super().__init__()
+        self._config = config
+
+    def expand(self, p):
+        config = self._config
         read = p | "ReadCatalog" >> ReadCatalog(config.catalog, config.schema, config.input_format)
         unique = read.records | "Deduplicate" >> Deduplicate()
         cleaned = unique.records | "CleanAndTokenize" >> CleanAndTokenize(config.text)
-        catalog = (
+        return (
             cleaned.records
             | "AssignSplits" >> AssignSplits(config.split_config)
             | "KeyCatalog" >> beam.Map(lambda r: (r["video_id"], (r["split"], r["labels"])))
         )
-        return (
-            {"catalog": catalog, "predictions": predictions}
-            | "GroupByVideo" >> beam.CoGroupByKey()
-            | "JoinVideos" >> beam.FlatMap(_join, config.split).with_outputs(COUNTS, main="videos")
-        )
+
+
+def _metrics_combine(config: EvaluateConfig):
+    return beam.combiners.SingleInputTupleCombineFn(
+        VideoStatsFn(),
+        GapFn(config.exact, config.num_bins),
+        CategoryFn(config.exact, config.num_bins),
+    )
 
 
 def build_pipeline(p: beam.Pipeline, config: EvaluateConfig) -> None:
     """Adds the evaluate graph to ``p``; it writes ``report.json`` into ``output_dir``."""
     joined = p | "EvaluatedVideos" >> EvaluatedVideos(config)
     counts = joined[COUNTS] | "CountOutcomes" >> beam.combiners.Count.PerElement()
-    combine = beam.combiners.SingleInputTupleCombineFn(
-        VideoStatsFn(),
-        GapFn(config.exact, config.num_bins),
-        CategoryFn(config.exact, config.num_bins),
-    )
+    videos = joined.predictions
+    curves = videos | "ComputeCurves" >> beam.CombineGlobally(CurvesFn())
+    baseline = None
+    if config.baseline:
+        baseline = beam.pvalue.AsSingleton(
+            joined.baseline | "ComputeBaseline" >> beam.CombineGlobally(_metrics_combine(config))
+        )
     _ = (
-        joined.videos
-        | "ComputeMetrics" >> beam.CombineGlobally(combine)
-        | "BuildReport" >> beam.Map(_report, beam.pvalue.AsDict(counts), config)
+        videos
+        | "ComputeMetrics" >> beam.CombineGlobally(_metrics_combine(config))
+        | "BuildReport"
+        >> beam.Map(
+            _report, beam.pvalue.AsDict(counts), beam.pvalue.AsSingleton(curves), baseline, config
+        )
         | "WriteReport"
         >> beam.io.WriteToText(
             FileSystems.join(config.output_dir, REPORT_FILE), shard_name_template=""
@@ -174,12 +264,28 @@ def build_pipeline(p: beam.Pipeline, config: EvaluateConfig) -> None:
 
 
 def run(argv: list[str] | None = None) -> dict:
-    """Parses flags, runs the job, returns the report it wrote."""
+    """Parses flags, runs the job, writes the HTML report; returns ``report.json``."""
+    from pipelines import eval_report
+
     options = PipelineOptions(argv)
     config = config_from_options(options)
-    jobs.require_input(FileSystems.join(config.predictions, "tags", "part-*.jsonl"))
+    for path in config.sources().values():
+        jobs.require_input(tags_pattern(path))
     jobs.require_input(config.catalog)
-    jobs.prepare_output_dir(config.output_dir, (REPORT_FILE,))
+    config = dataclasses.replace(
+        config,
+        thresholds=used_thresholds(config.predictions),
+        baseline_thresholds=used_thresholds(config.baseline) if config.baseline else {},
+    )
+    jobs.prepare_output_dir(config.output_dir, (REPORT_FILE, *eval_report.OUTPUT_FILES))
     with beam.Pipeline(options=options) as p:
         build_pipeline(p, config)
-    return report.read_json(FileSystems.join(config.output_dir, REPORT_FILE))
+    payload = report.read_json(FileSystems.join(config.output_dir, REPORT_FILE))
+    eval_report.write_html_report(payload, config.output_dir)
+    return payload
+
+
+def used_thresholds(predictions: str) -> dict:
+    """The per-category thresholds a predict run applied (``{}`` if it did not say)."""
+    path = FileSystems.join(predictions, THRESHOLDS_USED_FILE)
+    return report.read_json(path) if FileSystems.exists(path) else {}

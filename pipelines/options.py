@@ -163,6 +163,11 @@ class PredictOptions(PipelineOptions):
             help="'tuned' (per-category thresholds saved with the model) or a score in [0, 1].",
         )
         parser.add_argument(
+            "--thresholds-file",
+            help="Per-category thresholds written by 'catalog-tagger tune-thresholds' "
+            "(categories it lacks keep the model's tuned thresholds).",
+        )
+        parser.add_argument(
             "--batch-size", type=int, default=512, help="Largest inference batch (videos)."
         )
         parser.add_argument(

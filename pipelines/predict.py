@@ -31,8 +31,9 @@ from transforms.records import RecordSchema
 from transforms.text import TextConfig
 
 REPORT_FILE = "predict_report.json"
+THRESHOLDS_USED_FILE = "thresholds_used.json"
 SUCCESS = "_SUCCESS"
-PUBLISHED = ("tags", "dead_letters", REPORT_FILE)
+PUBLISHED = ("tags", "dead_letters", REPORT_FILE, THRESHOLDS_USED_FILE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +46,7 @@ class PredictConfig:
     text: TextConfig = TextConfig()
     top_k: int = 20
     threshold: str = "tuned"
+    thresholds_file: str | None = None
     min_batch: int = 16
     max_batch: int = 512
     output_format: str = "jsonl"
@@ -70,6 +72,10 @@ def config_from_options(options: PipelineOptions) -> PredictConfig:
         raise jobs.JobError(
             f"--threshold must be 'tuned' or a number in [0, 1], not {opts.threshold!r}"
         )
+    jobs.require(
+        not (opts.thresholds_file and opts.threshold != "tuned"),
+        "--thresholds-file and a numeric --threshold exclude each other",
+    )
     export_dir = FileSystems.join(opts.model_dir, "saved_model")
     jobs.require(FileSystems.exists(export_dir), f"no exported model in {opts.model_dir!r}")
     trained = export.read_extra(export_dir, export.PREPROCESS_CONFIG_FILE)
@@ -85,6 +91,7 @@ def config_from_options(options: PipelineOptions) -> PredictConfig:
             text=trained.text,
             top_k=opts.top_k,
             threshold=opts.threshold,
+            thresholds_file=opts.thresholds_file,
             min_batch=opts.min_batch_size,
             max_batch=opts.batch_size,
             output_format=opts.output_format,
@@ -106,7 +113,7 @@ class ToTags(beam.DoFn):
     """Scores to the output row: top-k labels, thresholded predictions."""
 
     def __init__(self, labels, thresholds, top_k: int, version: str, tagged_at: str, hashes=False):
-        self._labels, self._thresholds = list(labels), np.asarray(thresholds, np.float32)
+        self._labels, self._thresholds = list(labels), np.asarray(thresholds, np.float64)
         self._k, self._version, self._tagged_at = top_k, version, tagged_at
         self._hashes = hashes
 
@@ -177,10 +184,33 @@ class WriteTags(beam.PTransform):
 
 
 def thresholds_for(config: PredictConfig, labels: list[str]) -> np.ndarray:
-    if config.threshold == "tuned":
-        tuned = export.read_extra(config.export_dir, export.THRESHOLDS_FILE)
-        return np.array([tuned[name] for name in labels], np.float32)
-    return np.full(len(labels), float(config.threshold), np.float32)
+    """Per-label thresholds: the model's tuned ones, overridden by ``--thresholds-file``
+    (which must name only the model's labels and, if it says so, its version), or one
+    number for all."""
+    if config.threshold != "tuned":
+        return np.full(len(labels), float(config.threshold), np.float64)
+    tuned = export.read_extra(config.export_dir, export.THRESHOLDS_FILE)
+    if config.thresholds_file:
+        tuned = tuned | read_thresholds_file(config.thresholds_file, config.export_dir, labels)
+    return np.array([tuned[name] for name in labels], np.float64)
+
+
+def read_thresholds_file(path: str, export_dir: str, labels: list[str]) -> dict:
+    jobs.require_input(path)
+    try:
+        payload = report.read_json(path)
+        thresholds = {name: float(t) for name, t in payload["thresholds"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise jobs.JobError(f"{path!r} is not a thresholds file (no 'thresholds' map)") from None
+    unknown = sorted(set(thresholds) - set(labels))
+    jobs.require(not unknown, f"{path!r} names categories the model lacks: {unknown[:5]}")
+    version = export.read_extra(export_dir, export.CARD_FILE)["model_version"]
+    tuned_for = payload.get("model_version")
+    jobs.require(
+        tuned_for in (None, version),
+        f"{path!r} was tuned for model {tuned_for}, not for {version}",
+    )
+    return thresholds
 
 
 def build_pipeline(p: beam.Pipeline, config: PredictConfig) -> None:
@@ -194,9 +224,8 @@ def build_pipeline(p: beam.Pipeline, config: PredictConfig) -> None:
     scores, failed = cleaned.records | "RunInference" >> RunInference(
         handle, config.min_batch, config.max_batch
     )
-    to_tags = ToTags(
-        labels, thresholds_for(config, labels), config.top_k, version, config.tagged_at
-    )
+    thresholds = thresholds_for(config, labels)
+    to_tags = ToTags(labels, thresholds, config.top_k, version, config.tagged_at)
     rows = scores | "ToTags" >> beam.ParDo(to_tags)
     _ = rows | "WriteTags" >> WriteTags(config.staging_dir, config.output_format)
     dead = (read.dead_letters, cleaned.dead_letters, failed) | "FlattenDead" >> beam.Flatten()
@@ -242,6 +271,9 @@ def finalize(config: PredictConfig, result, seconds: float) -> dict:
         "run_seconds": round(seconds, 3),
     }  # fmt: skip
     report.write_json(FileSystems.join(config.staging_dir, REPORT_FILE), payload)
+    labels = export.read_extra(config.export_dir, export.LABELS_FILE)
+    used = dict(zip(labels, thresholds_for(config, labels).tolist(), strict=True))
+    report.write_json(FileSystems.join(config.staging_dir, THRESHOLDS_USED_FILE), used)
     publish(config.staging_dir, config.output_dir)
     return payload
 

@@ -59,3 +59,15 @@ def sample_model(sample_preprocessed, tmp_path_factory):
     hparams = HParams(hidden_units=64, epochs=8, patience=2, batch_size=32, learning_rate=0.01)
     summary = train(TrainConfig(str(sample_preprocessed), str(model_dir), hparams))
     return model_dir, summary
+
+
+@pytest.fixture(scope="session")
+def sample_predictions(sample_catalog, sample_model, tmp_path_factory) -> pathlib.Path:
+    """A predict output of the sample model over the whole sample catalog."""
+    from pipelines import predict
+
+    model_dir, _ = sample_model
+    out = tmp_path_factory.mktemp("sample_predictions")
+    args = ["--input", str(sample_catalog), "--model-dir", str(model_dir), "--output-dir", str(out)]
+    predict.run(profile_args("local") + args + ["--tagged-at", "2026-01-01T00:00:00+00:00"])
+    return out

@@ -15,7 +15,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from models import metrics
-from pipelines import cli, eval_metrics, evaluate, predict
+from pipelines import cli, eval_metrics, evaluate
 from tests.conftest import local_options
 from transforms.records import (
     RecordError,
@@ -28,12 +28,8 @@ from transforms.text import TextConfig
 
 
 @pytest.fixture(scope="module")
-def predictions(sample_catalog, sample_model, tmp_path_factory):
-    model_dir, _ = sample_model
-    out = tmp_path_factory.mktemp("eval_predictions")
-    args = ["--input", str(sample_catalog), "--model-dir", str(model_dir), "--output-dir", str(out)]
-    predict.run(cli.profile_args("local") + args)
-    return out
+def predictions(sample_predictions):
+    return sample_predictions
 
 
 def _evaluate(predictions, catalog, model_dir, out, *flags) -> dict:
@@ -126,7 +122,7 @@ def test_test_split_matches_preprocess_and_training(
     with TestPipeline(options=local_options()) as p:
         videos = p | evaluate.EvaluatedVideos(config)
         assert_that(
-            videos.videos | "Ids" >> beam.Map(lambda video: video[0]),
+            videos.predictions | "Ids" >> beam.Map(lambda video: video[0]),
             equal_to(sorted(expected_ids)),
         )
     test = reports["test"]

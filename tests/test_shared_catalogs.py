@@ -30,33 +30,65 @@ def _count_records(output_dir: str) -> dict:
     return counts
 
 
-@pytest.fixture(scope="module")
-def netflix(shared_data, tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("netflix"))
-    report = _run([
+def _netflix_flags(shared_data) -> list[str]:
+    return [
         "--input", str(shared_data / "netflix_titles" / "netflix_titles.csv"),
-        "--output-dir", out,
         "--field", "video_id=show_id",
         "--field", "categories=listed_in",
         "--list-separator", "categories=,",
-    ])  # fmt: skip
-    return out, report
+    ]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def youtube(shared_data, tmp_path_factory):
+def _youtube_flags(shared_data) -> list[str]:
     data = shared_data / "youtube_trending_us"
-    out = str(tmp_path_factory.mktemp("youtube"))
-    report = _run([
+    return [
         "--input", str(data / "USvideos.csv"),
-        "--output-dir", out,
         "--field", "categories=category_id",
         "--field", "updated_at=trending_date",
         "--updated-at-format", "%y.%d.%m",
         "--label-map", str(data / "US_category_id.json"),
         "--split-key", "channel_title",
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def netflix(shared_data, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("netflix"))
+    return out, _run(_netflix_flags(shared_data) + ["--output-dir", out])
+
+
+@pytest.fixture(scope="module")
+def youtube(shared_data, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("youtube"))
+    return out, _run(_youtube_flags(shared_data) + ["--output-dir", out])
+
+
+@pytest.mark.parametrize("name", ["netflix", "youtube"])
+def test_evaluate_job_reproduces_the_trainer_test_metrics(name, request, shared_data, tmp_path):
+    """The quality benchmark's figures (trainer, numpy metrics on the test shards)
+    come out again from the product path: predict on the raw CSV, evaluate on Beam."""
+    from models.model import HParams
+    from models.train import TrainConfig, train
+    from pipelines import evaluate, predict
+
+    data_dir, written = request.getfixturevalue(name)
+    model_dir = str(tmp_path / "model")
+    hparams = HParams(hidden_units=0, epochs=3, patience=1, learning_rate=0.02)
+    summary = train(TrainConfig(data_dir, model_dir, hparams))
+    flags = {"netflix": _netflix_flags, "youtube": _youtube_flags}[name](shared_data)
+    labels = (tmp_path / "model/saved_model/assets.extra/labels.txt").read_text().splitlines()
+    local, pred = cli.profile_args("local"), str(tmp_path / "pred")
+    top_k = ["--top-k", str(len(labels))]
+    predict.run(local + flags + ["--model-dir", model_dir, "--output-dir", pred, *top_k])
+    catalog = ["--catalog" if flag == "--input" else flag for flag in flags]
+    report = evaluate.run(local + catalog + [
+        "--predictions", pred, "--model-dir", model_dir, "--split", "test",
+        "--output-dir", str(tmp_path / "eval"),
     ])  # fmt: skip
-    return out, report
+    test = summary["metrics"]["test"]
+    assert report["counts"]["evaluated"] == written["records"]["written_per_split"]["test"]
+    for key in ("gap@20", "hit@1", "map"):
+        assert report["metrics"][key] == pytest.approx(test[key], abs=2e-4), key
 
 
 def test_netflix_counts(netflix):
