@@ -128,14 +128,19 @@ def export_model(
         "serving_default": module.serve_examples,
     }
     tf.saved_model.save(module, export_dir, signatures=signatures)
+    write_extras(export_dir, spec.label_names, extras)
+    return export_dir
+
+
+def write_extras(export_dir: str, label_names, extras: dict) -> None:
+    """``assets.extra/``: ``labels.txt`` plus one JSON file per ``extras`` entry."""
     extra = os.path.join(export_dir, EXTRA_DIR)
     tf.io.gfile.makedirs(extra)
     with tf.io.gfile.GFile(os.path.join(extra, LABELS_FILE), "w") as handle:
-        handle.write("".join(f"{name}\n" for name in spec.label_names))
+        handle.write("".join(f"{name}\n" for name in label_names))
     for name, payload in extras.items():
         with tf.io.gfile.GFile(os.path.join(extra, name), "w") as handle:
             handle.write(json.dumps(payload, indent=2, sort_keys=True))
-    return export_dir
 
 
 def read_extra(export_dir: str, name: str):

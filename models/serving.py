@@ -27,15 +27,21 @@ class LoadedTagger:
         start = time.monotonic()
         self.export_dir = export_dir
         self._model = tf.saved_model.load(export_dir)
-        self._vectorize = self._model.signatures["vectorize"]
-        self._sparse = self._model.signatures["sparse"]
         self.labels = export.read_extra(export_dir, export.LABELS_FILE)
         thresholds = export.read_extra(export_dir, export.THRESHOLDS_FILE)
         self.card = export.read_extra(export_dir, export.CARD_FILE)
+        av = self.card.get("av") if self.card.get("features") == "yt8m" else None
+        if av is None:  # the text model: vectorize, then sparse inference
+            self._vectorize = self._model.signatures["vectorize"]
+            self._sparse = main = self._model.signatures["sparse"]
+        else:  # audio/visual: dense inputs
+            self._dense = main = self._model.signatures[
+                "frames" if av["frame_level"] else "features"
+            ]
         if sorted(thresholds) != sorted(self.labels):
             raise ModelMismatchError(f"thresholds and labels.txt disagree in {export_dir!r}")
         self.thresholds = np.array([thresholds[name] for name in self.labels], np.float32)
-        width = self._sparse.structured_outputs["probabilities"].shape[-1]
+        width = main.structured_outputs["probabilities"].shape[-1]
         if width is not None and width != len(self.labels):
             raise ModelMismatchError(
                 f"the model scores {width} labels but labels.txt has {len(self.labels)}"
@@ -60,6 +66,13 @@ class LoadedTagger:
             dense_shape=tf.constant(dense_shape, tf.int64),
         )
         return out["probabilities"].numpy()
+
+    def predict_dense(self, inputs: dict) -> np.ndarray:
+        """Probabilities ``[batch, num_labels]`` of an audio/visual model for one batch
+        of named dense inputs (``mean_rgb``/``mean_audio`` or ``rgb``/``audio``/``num_frames``)."""
+        return self._dense(**{k: tf.constant(v) for k, v in inputs.items()})[
+            "probabilities"
+        ].numpy()
 
     def metadata(self) -> dict:
         """Picklable facts a proxy (``multi_process_shared``) can hand back."""

@@ -70,11 +70,20 @@ def _read_json(path: str) -> dict:
         return json.load(handle)
 
 
+def model_inputs(features: dict):
+    """What the model takes from a batch's features: the text ``bow``, or every
+    feature but ``video_id`` (the audio/visual models' named inputs)."""
+    if FEATURES in features:
+        return features[FEATURES]
+    return {name: value for name, value in features.items() if name != "video_id"}
+
+
 def predict_scores(model, dataset: tf.data.Dataset, loss: str):
     """``(video_ids, probabilities, labels)`` as numpy arrays over a dataset."""
     ids, scores, labels = [], [], []
     for features, y in dataset:
-        scores.append(probabilities(model(features[FEATURES], training=False), loss).numpy())
+        inputs = model_inputs(features)
+        scores.append(probabilities(model(inputs, training=False), loss).numpy())
         ids.append(features["video_id"].numpy())
         labels.append(y.numpy())
     if not scores:

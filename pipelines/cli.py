@@ -56,8 +56,77 @@ def _sample(argv: list[str]) -> int:
     return 0
 
 
+def _flags_from(parser, cls, helps: dict) -> None:
+    """One flag per field of a frozen hyperparameter dataclass."""
+    import dataclasses
+
+    for field in dataclasses.fields(cls):
+        flag, kind = "--" + field.name.replace("_", "-"), type(field.default)
+        if kind is bool:
+            parser.add_argument(flag, type=_boolean, default=field.default, help=helps[field.name])
+        else:
+            parser.add_argument(flag, type=kind, default=field.default, help=helps[field.name])
+
+
+def _boolean(text: str) -> bool:
+    if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+        raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
+    return text.lower() in ("true", "1", "yes")
+
+
+def _train_av(argv: list[str]) -> int:
+    import dataclasses
+
+    from models.av_models import AV_HELP, AVParams
+    from models.av_train import AVTrainConfig, AVTrainParams, train_av
+    from pipelines.jobs import JobError
+    from transforms.splits import SplitConfig
+
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} train --features yt8m",
+        description="Train an audio/visual (YouTube-8M) tagger.",
+    )
+    parser.add_argument("--data-dir", required=True, help="TFRecord shards: a dir, file or glob.")
+    parser.add_argument("--model-dir", required=True, help="Where checkpoints and the export go.")
+    parser.add_argument("--vocabulary", help="YouTube-8M vocabulary.csv (label names).")
+    parser.add_argument("--num-classes", type=int, help="Label count without --vocabulary.")
+    parser.add_argument("--splits", default="80,10,10", help="train,eval,test percentages.")
+    parser.add_argument("--split-salt", default="", help="Salt of the video-id split hash.")
+    parser.add_argument("--max-model-mb", type=float, help="Refuse to export a larger model.")
+    _flags_from(parser, AVParams, AV_HELP)
+    _flags_from(parser, AVTrainParams, AV_TRAIN_HELP)
+    args = vars(parser.parse_args(argv))
+    take = lambda cls: {f.name: args.pop(f.name) for f in dataclasses.fields(cls)}  # noqa: E731
+    try:
+        model, training = AVParams(**take(AVParams)), AVTrainParams(**take(AVTrainParams))
+        split = SplitConfig.parse(args.pop("splits"), args.pop("split_salt"))
+    except ValueError as err:
+        raise JobError(str(err)) from None
+    config = AVTrainConfig(
+        data=args["data_dir"], model_dir=args["model_dir"], vocabulary=args["vocabulary"],
+        num_classes=args["num_classes"], model=model, train=training, split=split,
+        max_model_mb=args["max_model_mb"],
+    )  # fmt: skip
+    summary = train_av(config)
+    print(f"train: {json.dumps(summary['metrics'])}")
+    return 0
+
+
+AV_TRAIN_HELP = {
+    "learning_rate": "Adam learning rate.",
+    "batch_size": "Videos per training batch.",
+    "epochs": "Maximum epochs (every epoch's weights are kept for averaging).",
+    "patience": "Early stopping: epochs without eval GAP@20 improvement.",
+    "max_frames": "Frame-level models: frames read per video (YouTube-8M: 300).",
+}
+
+
 def _train(argv: list[str]) -> int:
     import dataclasses
+
+    features, argv = _pop_features(argv)
+    if features == "yt8m":
+        return _train_av(argv)
 
     from models.model import HELP, HParams
     from models.train import TrainConfig, train
@@ -80,6 +149,13 @@ def _train(argv: list[str]) -> int:
     summary = train(TrainConfig(data_dir, model_dir, hparams))
     print(f"train: {json.dumps(summary['metrics'])}")
     return 0
+
+
+def _pop_features(argv: list[str]) -> tuple[str, list[str]]:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--features", choices=("text", "yt8m"), default="text")
+    known, rest = parser.parse_known_args(argv)
+    return known.features, rest
 
 
 def _beam_job(command: str, argv: list[str]) -> int:

@@ -163,6 +163,21 @@ class PredictOptions(PipelineOptions):
             help="'tuned' (per-category thresholds saved with the model) or a score in [0, 1].",
         )
         parser.add_argument(
+            "--rollup",
+            help="Roll fine labels up into generic categories: a YouTube-8M vocabulary.csv "
+            "or a 'label,category' CSV (adds 'categories' to every row).",
+        )
+        parser.add_argument(
+            "--rollup-column",
+            default="Vertical1",
+            help="vocabulary.csv column(s) naming the category (comma list allowed).",
+        )
+        parser.add_argument(
+            "--rollup-method",
+            default="max",
+            help="Category score from its members: max or noisy_or (1 - prod(1 - p)).",
+        )
+        parser.add_argument(
             "--thresholds-file",
             help="Per-category thresholds written by 'catalog-tagger tune-thresholds' "
             "(categories it lacks keep the model's tuned thresholds).",

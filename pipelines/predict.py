@@ -30,6 +30,7 @@ from pipelines.steps import CleanAndTokenize, Deduplicate
 from transforms.records import RecordSchema
 from transforms.text import TextConfig
 
+CONFIG_FILE = export.PREPROCESS_CONFIG_FILE
 REPORT_FILE = "predict_report.json"
 THRESHOLDS_USED_FILE = "thresholds_used.json"
 SUCCESS = "_SUCCESS"
@@ -47,6 +48,7 @@ class PredictConfig:
     top_k: int = 20
     threshold: str = "tuned"
     thresholds_file: str | None = None
+    rollup: RollupConfig | None = None
     min_batch: int = 16
     max_batch: int = 512
     output_format: str = "jsonl"
@@ -78,8 +80,11 @@ def config_from_options(options: PipelineOptions) -> PredictConfig:
     )
     export_dir = FileSystems.join(opts.model_dir, "saved_model")
     jobs.require(FileSystems.exists(export_dir), f"no exported model in {opts.model_dir!r}")
-    trained = export.read_extra(export_dir, export.PREPROCESS_CONFIG_FILE)
-    trained = jobs.from_jsonable(PreprocessConfig, trained)
+    trained = PreprocessConfig("", "")  # audio/visual models carry no text settings
+    if FileSystems.exists(FileSystems.join(export_dir, export.EXTRA_DIR, CONFIG_FILE)):
+        trained = export.read_extra(export_dir, CONFIG_FILE)
+        trained = jobs.from_jsonable(PreprocessConfig, trained)
+    rollup = rollup_config(options, export_dir)
     mapped = catalog.field or catalog.list_separator or catalog.label_map
     try:
         return PredictConfig(
@@ -92,6 +97,7 @@ def config_from_options(options: PipelineOptions) -> PredictConfig:
             top_k=opts.top_k,
             threshold=opts.threshold,
             thresholds_file=opts.thresholds_file,
+            rollup=rollup,
             min_batch=opts.min_batch_size,
             max_batch=opts.batch_size,
             output_format=opts.output_format,
@@ -102,6 +108,38 @@ def config_from_options(options: PipelineOptions) -> PredictConfig:
         raise jobs.JobError(str(err).splitlines()[0]) from None
 
 
+@dataclasses.dataclass(frozen=True)
+class RollupConfig:
+    """Fine labels rolled up into generic categories (``transforms/taxonomy.py``)."""
+
+    path: str
+    column: str = "Vertical1"
+    method: str = "max"
+
+    def load(self, labels):
+        from transforms.taxonomy import read_rollup
+
+        opener = lambda path, mode: FileSystems.open(path)  # noqa: E731
+        return read_rollup(self.path, labels, self.column, opener=opener)
+
+
+def rollup_config(options: PipelineOptions, export_dir: str) -> RollupConfig | None:
+    """``--rollup`` settings, checked against the model's labels at launch."""
+    opts = options.view_as(PredictOptions)
+    if not opts.rollup:
+        return None
+    from transforms.taxonomy import METHODS
+
+    jobs.require(opts.rollup_method in METHODS, f"--rollup-method must be one of {METHODS}")
+    jobs.require_input(opts.rollup)
+    config = RollupConfig(opts.rollup, opts.rollup_column, opts.rollup_method)
+    try:
+        config.load(export.read_extra(export_dir, export.LABELS_FILE))
+    except (ValueError, KeyError) as err:
+        raise jobs.JobError(f"--rollup {opts.rollup!r}: {err}".splitlines()[0]) from None
+    return config
+
+
 def _is_probability(text: str) -> bool:
     try:
         return 0.0 <= float(text) <= 1.0
@@ -110,12 +148,21 @@ def _is_probability(text: str) -> bool:
 
 
 class ToTags(beam.DoFn):
-    """Scores to the output row: top-k labels, thresholded predictions."""
+    """Scores to the output row: top-k labels, thresholded predictions and, with
+    a roll-up, top-k generic ``categories`` (max or noisy-OR of their members)."""
 
-    def __init__(self, labels, thresholds, top_k: int, version: str, tagged_at: str, hashes=False):
+    def __init__(
+        self, labels, thresholds, top_k: int, version: str, tagged_at: str, hashes=False,
+        rollup: RollupConfig | None = None,
+    ):  # fmt: skip
         self._labels, self._thresholds = list(labels), np.asarray(thresholds, np.float64)
         self._k, self._version, self._tagged_at = top_k, version, tagged_at
-        self._hashes = hashes
+        self._hashes, self._rollup = hashes, rollup
+        self._taxonomy = None
+
+    def setup(self):
+        if self._rollup is not None:
+            self._taxonomy = self._rollup.load(self._labels)
 
     def process(self, scored):
         record, scores = scored
@@ -124,19 +171,34 @@ class ToTags(beam.DoFn):
         above = order[scores[order] >= self._thresholds[order]]
         row = {
             "video_id": record["video_id"],
-            "labels": [
-                {"label": self._labels[i], "score": s}
-                for i, s in zip(
-                    top.tolist(), np.round(scores[top].astype(float), 6).tolist(), strict=True
-                )
-            ],
+            "labels": self._listed([self._labels[i] for i in top.tolist()], scores[top]),
             "predicted": [self._labels[i] for i in above.tolist()],
             "model_version": self._version,
             "tagged_at": self._tagged_at,
         }
+        if self._taxonomy is not None:
+            row |= self._categories(scores, row["predicted"])
         if self._hashes:
             row["content_hash"] = record["fingerprint"]
         yield row
+
+    @staticmethod
+    def _listed(names, scores) -> list[dict]:
+        rounded = np.round(np.asarray(scores).astype(float), 6).tolist()
+        return [{"label": n, "score": s} for n, s in zip(names, rounded, strict=True)]
+
+    def _categories(self, scores, predicted) -> dict:
+        from transforms.taxonomy import rollup_names, rollup_scores
+
+        rolled = rollup_scores(scores[None, :], self._taxonomy, self._rollup.method)[0]
+        order = np.argsort(-rolled, kind="stable")[: self._k]
+        order = order[rolled[order] > 0]
+        names = [self._taxonomy.categories[i] for i in order.tolist()]
+        return {
+            "categories": [{"category": t["label"], "score": t["score"]}
+                           for t in self._listed(names, rolled[order])],
+            "predicted_categories": rollup_names(predicted, self._taxonomy),
+        }  # fmt: skip
 
 
 def _csv_line(row: dict) -> str:
@@ -213,24 +275,53 @@ def read_thresholds_file(path: str, export_dir: str, labels: list[str]) -> dict:
     return thresholds
 
 
-def build_pipeline(p: beam.Pipeline, config: PredictConfig) -> None:
-    """Adds the predict graph to ``p``; everything lands under ``staging_dir``."""
-    labels = export.read_extra(config.export_dir, export.LABELS_FILE)
-    version = export.read_extra(config.export_dir, export.CARD_FILE)["model_version"]
+def _score_text(p, config: PredictConfig, handle: ModelHandle):
+    """Catalog -> ``(record, scores)``; also the read records, duplicates and dead letters."""
     read = p | "ReadCatalog" >> ReadCatalog(config.input, config.schema, config.input_format)
     unique = read.records | "Deduplicate" >> Deduplicate()
     cleaned = unique.records | "CleanAndTokenize" >> CleanAndTokenize(config.text)
-    handle = ModelHandle(config.export_dir, config.share_across_processes)
     scores, failed = cleaned.records | "RunInference" >> RunInference(
         handle, config.min_batch, config.max_batch
     )
+    return (
+        scores,
+        read.records,
+        unique.duplicates,
+        (read.dead_letters, cleaned.dead_letters, failed),
+    )
+
+
+def _score_av(p, config: PredictConfig, handle: ModelHandle, av: dict):
+    """YouTube-8M shards -> ``(record, scores)``, as ``_score_text``."""
+    from pipelines.av_predict import ReadYT8M, RunDenseInference
+
+    read = p | "ReadYT8M" >> ReadYT8M(config.input, av)
+    unique = read.records | "Deduplicate" >> Deduplicate()
+    scores, failed = unique.records | "RunInference" >> RunDenseInference(
+        handle, av["frame_level"], config.min_batch, config.max_batch
+    )
+    return scores, read.records, unique.duplicates, (read.dead_letters, failed)
+
+
+def build_pipeline(p: beam.Pipeline, config: PredictConfig) -> None:
+    """Adds the predict graph to ``p``; everything lands under ``staging_dir``."""
+    labels = export.read_extra(config.export_dir, export.LABELS_FILE)
+    card = export.read_extra(config.export_dir, export.CARD_FILE)
+    handle = ModelHandle(config.export_dir, config.share_across_processes)
+    if card.get("features") == "yt8m":
+        scores, records, duplicates, dead = _score_av(p, config, handle, card["av"])
+    else:
+        scores, records, duplicates, dead = _score_text(p, config, handle)
     thresholds = thresholds_for(config, labels)
-    to_tags = ToTags(labels, thresholds, config.top_k, version, config.tagged_at)
+    to_tags = ToTags(
+        labels, thresholds, config.top_k, card["model_version"], config.tagged_at,
+        rollup=config.rollup,
+    )  # fmt: skip
     rows = scores | "ToTags" >> beam.ParDo(to_tags)
     _ = rows | "WriteTags" >> WriteTags(config.staging_dir, config.output_format)
-    dead = (read.dead_letters, cleaned.dead_letters, failed) | "FlattenDead" >> beam.Flatten()
+    dead = dead | "FlattenDead" >> beam.Flatten()
     _ = dead | "WriteDeadLetters" >> WriteDeadLetters(config.staging_dir)
-    stats = report.intake_stats(read.records, unique.duplicates, dead) + [
+    stats = report.intake_stats(records, duplicates, dead) + [
         rows | "CountTagged" >> report.count_as(("records", "tagged")),
     ]
     _ = (

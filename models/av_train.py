@@ -1,0 +1,222 @@
+"""``catalog-tagger train --features yt8m``: the audio/visual models on YouTube-8M shards.
+
+The text trainer's loop, reused: Adam with a fixed seed, eval GAP@20 after
+every epoch with early stopping that restores the best weights
+(``models.train.EvalAndKeepBest``), thresholds tuned on eval, the same metrics
+(``models.metrics``) on eval and test, and one SavedModel with a model card.
+Splits come from a hash of the video id (``transforms.splits``), so a video
+keeps its split across runs, readers and the Beam predictor. Every epoch's
+weights are kept under ``checkpoints/epoch-NNN`` for checkpoint averaging.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import logging
+import os
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from models import av_export, metrics, yt8m_data
+from models.av_models import MODELS, AVParams, build_av_model
+from models.train import SUMMARY_FILE, EvalAndKeepBest, predict_scores
+from pipelines.jobs import JobError, require
+from transforms.splits import SplitConfig
+
+SAVED_MODEL_DIR = "saved_model"
+CHECKPOINTS = "checkpoints"
+
+
+@dataclasses.dataclass(frozen=True)
+class AVTrainParams:
+    """Optimisation settings (the model's own are ``AVParams``)."""
+
+    learning_rate: float = 1e-3
+    batch_size: int = 256
+    epochs: int = 20
+    patience: int = 3
+    max_frames: int = 300
+
+    def __post_init__(self) -> None:
+        checks = {
+            "learning_rate": self.learning_rate > 0,
+            "batch_size": self.batch_size >= 1,
+            "epochs": self.epochs >= 1,
+            "patience": self.patience >= 0,
+            "max_frames": self.max_frames >= 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"Invalid {name}. Received: {name}={getattr(self, name)!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class AVTrainConfig:
+    data: str  # a glob, a file or a directory of TFRecord shards
+    model_dir: str
+    vocabulary: str | None = None  # YouTube-8M vocabulary.csv (label names)
+    num_classes: int | None = None  # without a vocabulary: class_0 .. class_{n-1}
+    model: AVParams = AVParams()
+    train: AVTrainParams = AVTrainParams()
+    split: SplitConfig = SplitConfig()
+    max_model_mb: float | None = None
+
+    @property
+    def frame_level(self) -> bool:
+        return MODELS[self.model.model].frame_level
+
+
+def shard_paths(data: str) -> list[str]:
+    """The TFRecord files named by a glob, a file or a directory."""
+    pattern = os.path.join(data, "*.tfrecord*") if tf.io.gfile.isdir(data) else data
+    files = sorted(tf.io.gfile.glob(pattern))
+    require(files, f"no TFRecord shards match {data!r}")
+    return files
+
+
+def label_names(config: AVTrainConfig) -> tuple[str, ...]:
+    if config.vocabulary:
+        require(tf.io.gfile.exists(config.vocabulary), f"no vocabulary {config.vocabulary!r}")
+        return yt8m_data.read_vocabulary(config.vocabulary).names
+    require(config.num_classes, "give --vocabulary or --num-classes")
+    return tuple(f"class_{i}" for i in range(config.num_classes))
+
+
+def feature_sizes(frame_level: bool) -> dict:
+    return dict(yt8m_data.FRAME_FEATURES if frame_level else yt8m_data.VIDEO_FEATURES)
+
+
+def make_datasets(config: AVTrainConfig, num_classes: int, files: list[str]) -> dict:
+    """``train`` (shuffled), ``eval`` and ``test`` datasets of ``(features, labels)``."""
+    compression = "GZIP" if files[0].endswith(".gz") else None
+    common = {"split_config": config.split, "compression": compression}
+    if config.frame_level:
+        make = lambda split, shuffle=False: yt8m_data.frame_level_dataset(  # noqa: E731
+            files, num_classes, config.train.batch_size, config.train.max_frames,
+            shuffle=shuffle, seed=config.model.seed, split=split, **common)  # fmt: skip
+    else:
+        make = lambda split, shuffle=False: yt8m_data.video_level_dataset(  # noqa: E731
+            files, num_classes, config.train.batch_size,
+            shuffle=shuffle, seed=config.model.seed, split=split, **common)  # fmt: skip
+    return {"train": make("train", True), "eval": make("eval"), "test": make("test")}
+
+
+def _fit(model, config: AVTrainConfig, datasets: dict):
+    hp = config.train
+    model.compile(
+        optimizer=keras.optimizers.Adam(hp.learning_rate),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+    )
+    checkpoints = os.path.join(config.model_dir, CHECKPOINTS)
+    keeper = EvalAndKeepBest(
+        datasets["eval"], "sigmoid", hp.patience, os.path.join(checkpoints, "best")
+    )
+    every_epoch = keras.callbacks.ModelCheckpoint(
+        os.path.join(checkpoints, "epoch-{epoch:03d}"), save_weights_only=True
+    )
+    history = model.fit(
+        datasets["train"].map(lambda features, y: (_inputs(features), y)),
+        epochs=hp.epochs,
+        callbacks=[every_epoch, keeper, keras.callbacks.TensorBoard(config.model_dir + "/tb")],
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    return keeper, history
+
+
+def _inputs(features: dict) -> dict:
+    return {name: value for name, value in features.items() if name != "video_id"}
+
+
+def build(config: AVTrainConfig, num_classes: int, weight_dtype: str | None = None):
+    params = config.model
+    if weight_dtype:
+        params = dataclasses.replace(params, weight_dtype=weight_dtype)
+    sizes = list(feature_sizes(config.frame_level).values())
+    return build_av_model(params, num_classes, rgb_size=sizes[0], audio_size=sizes[1])
+
+
+def evaluate_split(model, dataset, thresholds=None) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Metrics, scores and labels of one split (empty split: ``{}``)."""
+    _, scores, labels = predict_scores(model, dataset, "sigmoid")
+    if not len(scores):
+        return {}, scores, labels
+    if thresholds is None:
+        thresholds = metrics.tune_thresholds(scores, labels)
+    return metrics.evaluate(scores, labels, thresholds), scores, labels
+
+
+def train_av(config: AVTrainConfig) -> dict:
+    """Trains, evaluates, exports; returns the training summary."""
+    files, labels = shard_paths(config.data), label_names(config)
+    datasets = make_datasets(config, len(labels), files)
+    keras.utils.set_random_seed(config.model.seed)
+    model = build(config, len(labels))
+    av_export.check_size(model, config.max_model_mb)
+    start = time.monotonic()
+    keeper, history = _fit(model, config, datasets)
+    seconds = time.monotonic() - start
+    require(keeper.best_epoch >= 0, f"no eval videos in {config.data!r}: cannot select a model")
+    _, eval_scores, eval_labels = predict_scores(model, datasets["eval"], "sigmoid")
+    thresholds = metrics.tune_thresholds(eval_scores, eval_labels)
+    results = {"eval": metrics.evaluate(eval_scores, eval_labels, thresholds)}
+    results["test"] = evaluate_split(model, datasets["test"], thresholds)[0]
+    card = model_card(config, labels, results)
+    export_dir = os.path.join(config.model_dir, SAVED_MODEL_DIR)
+    av_export.export_av_model(export_dir, model, labels, thresholds, card, config.max_model_mb)
+    summary = {
+        "model": card[av_export.CARD_AV],
+        "epochs_run": len(history.history.get("loss", [])),
+        "best_epoch": keeper.best_epoch + 1,
+        "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+        "wall_seconds": round(seconds, 3),
+        "metrics": results,
+        "saved_model_mb": round(av_export.saved_model_mb(export_dir), 4),
+    }
+    with tf.io.gfile.GFile(os.path.join(config.model_dir, SUMMARY_FILE), "w") as handle:
+        handle.write(json.dumps(summary, indent=2, sort_keys=True))
+    logging.info("trained: %s", json.dumps(results))
+    return summary
+
+
+def model_card(config: AVTrainConfig, labels, results: dict) -> dict:
+    now = datetime.datetime.now(datetime.UTC)
+    return {
+        "model_version": now.strftime("%Y%m%dT%H%M%SZ"),
+        "features": "yt8m",
+        "metrics": results,
+        av_export.CARD_AV: {
+            "params": dataclasses.asdict(config.model),
+            "train": dataclasses.asdict(config.train),
+            "frame_level": config.frame_level,
+            "feature_sizes": feature_sizes(config.frame_level),
+            "max_frames": config.train.max_frames,
+            "num_classes": len(labels),
+            "data": config.data,
+            "split": dataclasses.asdict(config.split),
+            "vocabulary": config.vocabulary,
+        },
+        "versions": {"tensorflow": tf.__version__, "tf_keras": keras.__version__},
+    }
+
+
+def config_from_card(card: dict, model_dir: str, **overrides) -> AVTrainConfig:
+    """The training config recorded in a model card (for compress/averaging)."""
+    av = card.get(av_export.CARD_AV)
+    if av is None:
+        raise JobError("not an audio/visual model (its model card has no 'av' section)")
+    return AVTrainConfig(
+        data=overrides.pop("data", None) or av["data"],
+        model_dir=model_dir,
+        vocabulary=av["vocabulary"],
+        num_classes=av["num_classes"],
+        model=AVParams(**av["params"]),
+        train=AVTrainParams(**av["train"]),
+        split=SplitConfig(**av["split"]),
+        **overrides,
+    )

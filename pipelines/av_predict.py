@@ -1,0 +1,131 @@
+"""The batch predictor's audio/visual path: YouTube-8M TFRecords -> top-k tags.
+
+ReadYT8M (every shard, with its file name) -> DecodeYT8M (video-level
+``Example`` or frame-level ``SequenceExample``; malformed ones are dead
+letters at the ``read`` stage) -> Deduplicate (one record per video id, as the
+catalog readers do) -> RunDenseInference (BatchElements, model loaded once per
+worker, one dense batch per call of the export's ``features`` or ``frames``
+signature, failed batches split down to the bad video) -> the text path's
+ToTags, WriteTags, dead letters and balanced report (``pipelines/predict.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
+
+from pipelines.catalog_io import DEAD, RECORDS, dead_letter
+from pipelines.inference import ModelHandle, _BatchFn
+
+
+class DecodeYT8MFn(beam.DoFn):
+    """``(file, bytes)`` to a record dict, or a ``read`` dead letter with its reason."""
+
+    def __init__(self, av: dict):
+        self._frame_level = av["frame_level"]
+        self._sizes, self._max_frames = av["feature_sizes"], av["max_frames"]
+        self._decoded = Metrics.counter("predict", "records_decoded")
+
+    def process(self, item):
+        from models import yt8m_data
+        from transforms.records import RecordError
+
+        source, data = item
+        digest = hashlib.md5(data).hexdigest()
+        try:
+            if self._frame_level:
+                record = yt8m_data.decode_frame_example(data, self._max_frames, self._sizes)
+            else:
+                record = yt8m_data.decode_video_example(data, self._sizes)
+        except RecordError as err:
+            raw = {"bytes": len(data), "md5": digest}
+            yield beam.pvalue.TaggedOutput(
+                DEAD, dead_letter("read", err.reason, raw, source, detail=str(err)[:300])
+            )
+            return
+        self._decoded.inc()
+        record["_pos"] = (source, digest)
+        yield record
+
+
+class ReadYT8M(beam.PTransform):
+    """Records of every TFRecord shard matching ``pattern`` (plain or GZIP)."""
+
+    def __init__(self, pattern: str, av: dict):
+        super().__init__()
+        self._pattern, self._av = pattern, av
+
+    def expand(self, pbegin):
+        return (
+            pbegin
+            | "Pattern" >> beam.Create([self._pattern])
+            | "ReadShards" >> beam.io.ReadAllFromTFRecord(with_filename=True)
+            | "Decode" >> beam.ParDo(DecodeYT8MFn(self._av)).with_outputs(DEAD, main=RECORDS)
+        )
+
+
+def stack(records: list[dict], frame_level: bool) -> dict:
+    """One batch of model inputs; frame-level videos are zero-padded to the longest."""
+    if not frame_level:
+        return {
+            "mean_rgb": np.stack([r["mean_rgb"] for r in records]).astype(np.float32),
+            "mean_audio": np.stack([r["mean_audio"] for r in records]).astype(np.float32),
+        }
+    frames = max(max((r["num_frames"] for r in records), default=0), 1)
+    out = {}
+    for name in ("rgb", "audio"):
+        width = records[0][name].shape[1]
+        batch = np.zeros((len(records), frames, width), np.float32)
+        for i, r in enumerate(records):
+            batch[i, : r["num_frames"]] = r[name][: r["num_frames"]]
+        out[name] = batch
+    out["num_frames"] = np.array([r["num_frames"] for r in records], np.int32)
+    return out
+
+
+class DensePredictFn(_BatchFn):
+    """A batch of decoded records through the dense signature; per-video scores out."""
+
+    def __init__(self, handle: ModelHandle, frame_level: bool):
+        super().__init__(handle)
+        self._frame_level = frame_level
+        self._batch = Metrics.distribution("predict", "batch_size")
+
+    def process(self, batch):
+        self._batch.update(len(batch))
+
+        def predict(part):
+            start = time.monotonic()
+            scores = self._model.predict_dense(stack(part, self._frame_level))
+            self._latency.update(int((time.monotonic() - start) * 1000))
+            return scores
+
+        for part, out in self._run(batch, predict):
+            if part is None:
+                yield beam.pvalue.TaggedOutput(DEAD, out)
+                continue
+            yield from zip(part, out, strict=True)
+
+
+class RunDenseInference(beam.PTransform):
+    """Decoded records to ``(record, probabilities)``, and dead letters."""
+
+    def __init__(self, handle: ModelHandle, frame_level: bool, min_batch: int, max_batch: int):
+        super().__init__()
+        self._handle, self._frame_level = handle, frame_level
+        self._min, self._max = min_batch, max_batch
+
+    def expand(self, records):
+        scored = (
+            records
+            | "Batch" >> beam.BatchElements(min_batch_size=self._min, max_batch_size=self._max)
+            | "Predict"
+            >> beam.ParDo(DensePredictFn(self._handle, self._frame_level)).with_outputs(
+                DEAD, main=RECORDS
+            )
+        )
+        return scored.records, scored.dead_letters
