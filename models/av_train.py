@@ -169,8 +169,10 @@ def train_av(config: AVTrainConfig) -> dict:
     card = model_card(config, labels, results)
     export_dir = os.path.join(config.model_dir, SAVED_MODEL_DIR)
     av_export.export_av_model(export_dir, model, labels, thresholds, card, config.max_model_mb)
+    from models.export import CARD_FILE, read_extra
+
     summary = {
-        "model": card[av_export.CARD_AV],
+        "model": read_extra(export_dir, CARD_FILE)[av_export.CARD_AV],
         "epochs_run": len(history.history.get("loss", [])),
         "best_epoch": keeper.best_epoch + 1,
         "history": {k: [float(x) for x in v] for k, v in history.history.items()},

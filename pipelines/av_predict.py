@@ -129,3 +129,39 @@ class RunDenseInference(beam.PTransform):
             )
         )
         return scored.records, scored.dead_letters
+
+
+def _labelled(item, label_names: tuple, split_config):
+    """``(file, bytes)`` of a YouTube-8M record to ``(video_id, (split, label names))``;
+    its context (``Example`` features or ``SequenceExample`` context) holds both."""
+    import tensorflow as tf
+
+    from models.yt8m_data import split_of
+
+    _, data = item
+    try:
+        features = tf.train.Example.FromString(data).features.feature
+        video_id = features["id"].bytes_list.value[0].decode("utf-8")
+    except Exception:  # noqa: BLE001 - predict dead-letters the same record
+        return
+    ids = features["labels"].int64_list.value if "labels" in features else []
+    names = sorted({label_names[i] for i in ids if 0 <= i < len(label_names)})
+    yield video_id, (split_of(video_id, split_config), names)
+
+
+class LabelledYT8M(beam.PTransform):
+    """A labelled YouTube-8M catalog for ``evaluate``: ``(video_id, (split, labels))``,
+    one per video id (the first in shard order), split by the id's hash as in training."""
+
+    def __init__(self, pattern: str, label_names: tuple, split_config):
+        super().__init__()
+        self._pattern, self._names, self._split = pattern, tuple(label_names), split_config
+
+    def expand(self, pbegin):
+        return (
+            pbegin
+            | "Pattern" >> beam.Create([self._pattern])
+            | "ReadShards" >> beam.io.ReadAllFromTFRecord(with_filename=True)
+            | "Labels" >> beam.FlatMap(_labelled, self._names, self._split)
+            | "OnePerVideo" >> beam.CombinePerKey(lambda values: min(values))
+        )

@@ -24,6 +24,21 @@ def video_item(video_id: str, labels, row: dict) -> tuple:
     return video_id, tuple(sorted(set(labels))), ranked, tuple(row["predicted"])
 
 
+def rollup_item(video: tuple, taxonomy, method: str) -> tuple:
+    """A ``video_item`` at the generic-category level (``transforms/taxonomy.py``):
+    category scores from the listed members (exact for ``max`` over a full listing)."""
+    from transforms.taxonomy import rollup_listed, rollup_names
+
+    video_id, positives, ranked, predicted = video
+    listed = rollup_listed(list(ranked), taxonomy, method)
+    return (
+        video_id,
+        tuple(rollup_names(positives, taxonomy)),
+        tuple(sorted(listed, key=lambda pair: (-pair[1], pair[0]))),
+        tuple(rollup_names(predicted, taxonomy)),
+    )
+
+
 def _bin(score: float, bins: int) -> int:
     return min(max(int(score * bins), 0), bins - 1)
 

@@ -26,7 +26,15 @@ from pipelines import jobs, report
 from pipelines import options as flags
 from pipelines.catalog_io import ReadCatalog
 from pipelines.eval_curves import CurvesFn
-from pipelines.eval_metrics import CategoryFn, GapFn, VideoStatsFn, headline, ratio, video_item
+from pipelines.eval_metrics import (
+    CategoryFn,
+    GapFn,
+    VideoStatsFn,
+    headline,
+    ratio,
+    rollup_item,
+    video_item,
+)
 from pipelines.predict import THRESHOLDS_USED_FILE
 from pipelines.preprocess import AssignSplits, PreprocessConfig
 from pipelines.steps import CleanAndTokenize, Deduplicate
@@ -75,6 +83,8 @@ class EvaluateConfig:
     num_bins: int = 1000
     exact: bool = True
     baseline: str | None = None
+    label_names: tuple = ()  # the model's labels (YouTube-8M catalogs hold class ids)
+    rollup: tuple | None = None  # (Taxonomy, method): metrics per generic category too
     thresholds: dict = dataclasses.field(default_factory=dict)
     baseline_thresholds: dict = dataclasses.field(default_factory=dict)
 
@@ -92,24 +102,42 @@ def config_from_options(options: PipelineOptions) -> EvaluateConfig:
     jobs.require(opts.predictions and labelled and output_dir,
                  "--predictions, --catalog and --output-dir are required")  # fmt: skip
     jobs.require(opts.num_bins >= 1, "--num-bins must be >= 1")
+    yt8m = ".tfrecord" in labelled
+    jobs.require(model_dir or not yt8m, "a YouTube-8M catalog needs --model-dir (label names)")
     try:
-        text, schema = TextConfig(), flags.record_schema(options)
+        text, schema, model = TextConfig(), flags.record_schema(options), {}
         if model_dir:
-            from models import export
-
-            export_dir = FileSystems.join(model_dir, "saved_model")
-            trained = export.read_extra(export_dir, export.PREPROCESS_CONFIG_FILE)
-            trained = jobs.from_jsonable(PreprocessConfig, trained)
+            model = _model_facts(options, model_dir)
             mapped = catalog.field or catalog.list_separator or catalog.label_map
-            text, schema = trained.text, schema if mapped else trained.schema
+            text, schema = model.pop("text", text), schema if mapped else model.pop("schema")
         return EvaluateConfig(
             predictions=opts.predictions, catalog=labelled, output_dir=output_dir,
             schema=schema, split=opts.split, split_config=flags.split_config(options), text=text,
-            input_format=catalog.input_format, num_bins=opts.num_bins, exact=not opts.binned,
-            baseline=opts.baseline,
+            input_format="yt8m" if yt8m else catalog.input_format, num_bins=opts.num_bins,
+            exact=not opts.binned, baseline=opts.baseline, label_names=model.get("labels", ()),
+            rollup=model.get("rollup"),
         )  # fmt: skip
     except (ValueError, OSError) as err:
         raise jobs.JobError(str(err).splitlines()[0]) from None
+
+
+def _model_facts(options, model_dir: str) -> dict:
+    """Text settings, schema, labels and roll-up (``--rollup``) of the model."""
+    from models import export
+    from pipelines.predict import rollup_config
+
+    export_dir = FileSystems.join(model_dir, "saved_model")
+    labels = tuple(export.read_extra(export_dir, export.LABELS_FILE))
+    facts = {"labels": labels, "schema": RecordSchema()}
+    config_file = FileSystems.join(export_dir, export.EXTRA_DIR, export.PREPROCESS_CONFIG_FILE)
+    if FileSystems.exists(config_file):
+        trained = export.read_extra(export_dir, export.PREPROCESS_CONFIG_FILE)
+        trained = jobs.from_jsonable(PreprocessConfig, trained)
+        facts |= {"text": trained.text, "schema": trained.schema}
+    rollup = rollup_config(options, export_dir)
+    if rollup is not None:
+        facts["rollup"] = (rollup.load(labels), rollup.method)
+    return facts
 
 
 def _scores(metrics, thresholds: dict) -> dict:
@@ -143,7 +171,7 @@ def deltas(candidate: dict, baseline: dict) -> dict:
     }  # fmt: skip
 
 
-def _report(metrics, counts: dict, curves: dict, baseline, config: EvaluateConfig) -> str:
+def _report(metrics, counts: dict, curves: dict, baseline, levels, config: EvaluateConfig):
     payload = _scores(metrics, config.thresholds)
     payload |= {
         "curves": curves,
@@ -153,6 +181,8 @@ def _report(metrics, counts: dict, curves: dict, baseline, config: EvaluateConfi
     if baseline is not None:
         payload["baseline"] = _scores(baseline, config.baseline_thresholds)
         payload["deltas"] = deltas(payload, payload["baseline"])
+    if levels is not None:
+        payload["levels"] = {"category": _scores(levels, {}), "method": config.rollup[1]}
     if not config.exact:
         payload["binned"] = {"bins": config.num_bins, "max_score_error": 1 / config.num_bins}
     return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False)
@@ -220,6 +250,12 @@ class LabelledCatalog(beam.PTransform):
 
     def expand(self, p):
         config = self._config
+        if config.input_format == "yt8m":
+            from pipelines.av_predict import LabelledYT8M
+
+            return p | "ReadYT8M" >> LabelledYT8M(
+                config.catalog, config.label_names, config.split_config
+            )
         read = p | "ReadCatalog" >> ReadCatalog(config.catalog, config.schema, config.input_format)
         unique = read.records | "Deduplicate" >> Deduplicate()
         cleaned = unique.records | "CleanAndTokenize" >> CleanAndTokenize(config.text)
@@ -249,13 +285,25 @@ def build_pipeline(p: beam.Pipeline, config: EvaluateConfig) -> None:
         baseline = beam.pvalue.AsSingleton(
             joined.baseline | "ComputeBaseline" >> beam.CombineGlobally(_metrics_combine(config))
         )
+    levels = None
+    if config.rollup:
+        levels = beam.pvalue.AsSingleton(
+            videos
+            | "RollUp" >> beam.Map(rollup_item, *config.rollup)
+            | "ComputeCategoryMetrics" >> beam.CombineGlobally(_metrics_combine(config))
+        )
     _ = (
         videos
         | "ComputeMetrics" >> beam.CombineGlobally(_metrics_combine(config))
         | "BuildReport"
         >> beam.Map(
-            _report, beam.pvalue.AsDict(counts), beam.pvalue.AsSingleton(curves), baseline, config
-        )
+            _report,
+            beam.pvalue.AsDict(counts),
+            beam.pvalue.AsSingleton(curves),
+            baseline,
+            levels,
+            config,
+        )  # fmt: skip
         | "WriteReport"
         >> beam.io.WriteToText(
             FileSystems.join(config.output_dir, REPORT_FILE), shard_name_template=""
