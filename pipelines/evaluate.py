@@ -24,8 +24,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import jobs, report
 from pipelines import options as flags
-from pipelines.catalog_io import ReadCatalog
 from pipelines.eval_curves import CurvesFn
+from pipelines.eval_join import COUNTS, EvaluatedVideos, tags_pattern
 from pipelines.eval_metrics import (
     CategoryFn,
     GapFn,
@@ -33,17 +33,14 @@ from pipelines.eval_metrics import (
     headline,
     ratio,
     rollup_item,
-    video_item,
 )
 from pipelines.predict import THRESHOLDS_USED_FILE
-from pipelines.preprocess import AssignSplits, PreprocessConfig
-from pipelines.steps import CleanAndTokenize, Deduplicate
+from pipelines.preprocess import PreprocessConfig
 from transforms.records import SPLITS, RecordSchema
 from transforms.splits import SplitConfig
 from transforms.text import TextConfig
 
 REPORT_FILE = "report.json"
-COUNTS = "counts"
 COUNT_KEYS = (
     "evaluated",
     "predictions_without_catalog",
@@ -186,84 +183,6 @@ def _report(metrics, counts: dict, curves: dict, baseline, levels, config: Evalu
     if not config.exact:
         payload["binned"] = {"bins": config.num_bins, "max_score_error": 1 / config.num_bins}
     return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False)
-
-
-def _join(keyed, split: str | None, sources: tuple[str, ...]):
-    video_id, grouped = keyed
-    catalog = list(grouped["catalog"])
-    if not catalog:
-        yield beam.pvalue.TaggedOutput(COUNTS, "predictions_without_catalog")
-        return
-    video_split, labels = catalog[0]
-    if split is not None and video_split != split:
-        return
-    rows = {name: list(grouped[name]) for name in sources}
-    if not rows["predictions"]:
-        yield beam.pvalue.TaggedOutput(COUNTS, "catalog_without_prediction")
-        return
-    if "baseline" in rows and not rows["baseline"]:
-        yield beam.pvalue.TaggedOutput(COUNTS, "catalog_without_baseline")
-        return
-    yield beam.pvalue.TaggedOutput(COUNTS, "evaluated")
-    for name, found in rows.items():
-        yield beam.pvalue.TaggedOutput(name, video_item(video_id, labels, found[0]))
-
-
-def tags_pattern(predictions: str) -> str:
-    return FileSystems.join(predictions, "tags", "part-*.jsonl")
-
-
-class EvaluatedVideos(beam.PTransform):
-    """Applied to the pipeline: ``.predictions`` (and ``.baseline``) video items
-    (see ``video_item``) of the wanted split with a catalog record and every
-    prediction, and ``.counts`` (outcome names)."""
-
-    def __init__(self, config: EvaluateConfig):
-        super().__init__()
-        self._config = config
-
-    def expand(self, p):
-        config = self._config
-        keyed = {"catalog": p | "Catalog" >> LabelledCatalog(config)}
-        for name, path in config.sources().items():
-            keyed[name] = (
-                p
-                | f"Read{name.title()}" >> beam.io.ReadFromText(tags_pattern(path))
-                | f"Parse{name.title()}" >> beam.Map(json.loads)
-                | f"Key{name.title()}" >> beam.Map(lambda row: (row["video_id"], row))
-            )
-        sources = tuple(config.sources())
-        return (
-            keyed
-            | "GroupByVideo" >> beam.CoGroupByKey()
-            | "JoinVideos"
-            >> beam.FlatMap(_join, config.split, sources).with_outputs(COUNTS, *sources)
-        )
-
-
-class LabelledCatalog(beam.PTransform):
-    """``(video_id, (split, labels))`` read, deduplicated and split as preprocess does."""
-
-    def __init__(self, config: EvaluateConfig):
-        super().__init__()
-        self._config = config
-
-    def expand(self, p):
-        config = self._config
-        if config.input_format == "yt8m":
-            from pipelines.av_predict import LabelledYT8M
-
-            return p | "ReadYT8M" >> LabelledYT8M(
-                config.catalog, config.label_names, config.split_config
-            )
-        read = p | "ReadCatalog" >> ReadCatalog(config.catalog, config.schema, config.input_format)
-        unique = read.records | "Deduplicate" >> Deduplicate()
-        cleaned = unique.records | "CleanAndTokenize" >> CleanAndTokenize(config.text)
-        return (
-            cleaned.records
-            | "AssignSplits" >> AssignSplits(config.split_config)
-            | "KeyCatalog" >> beam.Map(lambda r: (r["video_id"], (r["split"], r["labels"])))
-        )
 
 
 def _metrics_combine(config: EvaluateConfig):

@@ -1,0 +1,99 @@
+"""The evaluate job's inputs: predict outputs joined with the labelled catalog.
+
+The catalog is read, deduplicated, cleaned and split exactly as preprocess
+does (or, for a YouTube-8M TFRecord catalog, split by the video id's hash as
+the audio/visual trainer does), then joined by ``video_id`` with one or two
+predict outputs (``predictions`` and ``baseline``).
+"""
+
+from __future__ import annotations
+
+import json
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.catalog_io import ReadCatalog
+from pipelines.eval_metrics import video_item
+from pipelines.preprocess import AssignSplits
+from pipelines.steps import CleanAndTokenize, Deduplicate
+
+COUNTS = "counts"
+
+
+def _join(keyed, split: str | None, sources: tuple[str, ...]):
+    video_id, grouped = keyed
+    catalog = list(grouped["catalog"])
+    if not catalog:
+        yield beam.pvalue.TaggedOutput(COUNTS, "predictions_without_catalog")
+        return
+    video_split, labels = catalog[0]
+    if split is not None and video_split != split:
+        return
+    rows = {name: list(grouped[name]) for name in sources}
+    if not rows["predictions"]:
+        yield beam.pvalue.TaggedOutput(COUNTS, "catalog_without_prediction")
+        return
+    if "baseline" in rows and not rows["baseline"]:
+        yield beam.pvalue.TaggedOutput(COUNTS, "catalog_without_baseline")
+        return
+    yield beam.pvalue.TaggedOutput(COUNTS, "evaluated")
+    for name, found in rows.items():
+        yield beam.pvalue.TaggedOutput(name, video_item(video_id, labels, found[0]))
+
+
+def tags_pattern(predictions: str) -> str:
+    return FileSystems.join(predictions, "tags", "part-*.jsonl")
+
+
+class EvaluatedVideos(beam.PTransform):
+    """Applied to the pipeline: ``.predictions`` (and ``.baseline``) video items
+    (see ``video_item``) of the wanted split with a catalog record and every
+    prediction, and ``.counts`` (outcome names)."""
+
+    def __init__(self, config):
+        super().__init__()
+        self._config = config
+
+    def expand(self, p):
+        config = self._config
+        keyed = {"catalog": p | "Catalog" >> LabelledCatalog(config)}
+        for name, path in config.sources().items():
+            keyed[name] = (
+                p
+                | f"Read{name.title()}" >> beam.io.ReadFromText(tags_pattern(path))
+                | f"Parse{name.title()}" >> beam.Map(json.loads)
+                | f"Key{name.title()}" >> beam.Map(lambda row: (row["video_id"], row))
+            )
+        sources = tuple(config.sources())
+        return (
+            keyed
+            | "GroupByVideo" >> beam.CoGroupByKey()
+            | "JoinVideos"
+            >> beam.FlatMap(_join, config.split, sources).with_outputs(COUNTS, *sources)
+        )
+
+
+class LabelledCatalog(beam.PTransform):
+    """``(video_id, (split, labels))`` read, deduplicated and split as preprocess does."""
+
+    def __init__(self, config):
+        super().__init__()
+        self._config = config
+
+    def expand(self, p):
+        config = self._config
+        if config.input_format == "yt8m":
+            from pipelines.av_predict import LabelledYT8M
+
+            return p | "ReadYT8M" >> LabelledYT8M(
+                config.catalog, config.label_names, config.split_config
+            )
+        read = p | "ReadCatalog" >> ReadCatalog(config.catalog, config.schema, config.input_format)
+        unique = read.records | "Deduplicate" >> Deduplicate()
+        cleaned = unique.records | "CleanAndTokenize" >> CleanAndTokenize(config.text)
+        return (
+            cleaned.records
+            | "AssignSplits" >> AssignSplits(config.split_config)
+            | "KeyCatalog" >> beam.Map(lambda r: (r["video_id"], (r["split"], r["labels"])))
+        )
