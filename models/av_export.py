@@ -91,6 +91,7 @@ def export_av_model(
     av = card[CARD_AV]
     card = {**card, CARD_AV: {**av, "weights_mb": round(check_size(model, max_model_mb), 4)}}
     sizes, num_classes = av["feature_sizes"], len(labels)
+    model = export.without_training_state(model)
     if av["frame_level"]:
         module, signatures = _frame_module(model, sizes, num_classes, av["max_frames"])
     else:

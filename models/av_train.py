@@ -114,6 +114,8 @@ def _fit(model, config: AVTrainConfig, datasets: dict):
         loss=keras.losses.BinaryCrossentropy(from_logits=True),
     )
     checkpoints = os.path.join(config.model_dir, CHECKPOINTS)
+    if tf.io.gfile.exists(checkpoints):  # a previous run's epochs must not be averaged
+        tf.io.gfile.rmtree(checkpoints)
     keeper = EvalAndKeepBest(
         datasets["eval"], "sigmoid", hp.patience, os.path.join(checkpoints, "best")
     )

@@ -120,7 +120,7 @@ def export_model(
     extras: dict,
 ) -> str:
     """Writes the SavedModel and its ``assets.extra`` files; returns the path."""
-    module = TaggerModule(model, output, spec, loss)
+    module = TaggerModule(without_training_state(model), output, spec, loss)
     signatures = {
         "sparse": module.sparse,
         "tokens": module.tokens,
@@ -130,6 +130,16 @@ def export_model(
     tf.saved_model.save(module, export_dir, signatures=signatures)
     write_extras(export_dir, spec.label_names, extras)
     return export_dir
+
+
+def without_training_state(model):
+    """A copy of ``model`` with its weights but no optimizer (slots would otherwise be
+    saved with the graph, tripling an Adam-trained export)."""
+    import tf_keras as keras
+
+    clean = keras.models.clone_model(model)
+    clean.set_weights(model.get_weights())
+    return clean
 
 
 def write_extras(export_dir: str, label_names, extras: dict) -> None:

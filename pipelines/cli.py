@@ -16,6 +16,11 @@ import sys
 from importlib import resources
 
 PROG = "catalog-tagger"
+MODEL_COMMANDS = {
+    "compress": "compress_main",
+    "average-checkpoints": "average_main",
+    "ensemble": "ensemble_main",
+}
 BEAM_COMMANDS = ("preprocess", "predict", "nightly", "evaluate", "tune-thresholds")
 
 
@@ -188,6 +193,10 @@ def _print_help() -> None:
         "  sample       write the deterministic sample catalog (JSONL)\n"
         "  preprocess   catalog -> cleaned, tokenized, tf-idf TFRecords + transform graph\n"
         "  train        preprocess output -> multi-label Keras model, metrics, SavedModel\n"
+        "               (--features yt8m: audio/visual models on YouTube-8M TFRecords)\n"
+        "  compress     store an audio/visual model's large weights in float16\n"
+        "  average-checkpoints  average the weights of the last N epoch checkpoints\n"
+        "  ensemble     several models' weighted probabilities in one SavedModel\n"
         "  predict      catalog + model -> top-k tags for every video (batch, on Beam)\n"
         "  nightly      incremental tagging: only new/changed videos, persistent tags table\n"
         "  evaluate     predict output + labelled catalog -> GAP@20, Hit@1, mAP, F1,\n"
@@ -214,6 +223,10 @@ def main(argv: list[str] | None = None) -> int:
             return _sample(rest)
         if command == "train":
             return _train(rest)
+        if command in MODEL_COMMANDS:
+            from pipelines import model_commands
+
+            return getattr(model_commands, MODEL_COMMANDS[command])(rest)
         if command in BEAM_COMMANDS:
             if "--help" in rest or "-h" in rest:
                 return _beam_help(command)
