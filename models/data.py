@@ -15,6 +15,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from transforms.features import LABELS_VOCAB, TOKENS_VOCAB
+from transforms.records import AV_FIELDS, AV_FLAG
 
 FEATURES = "bow"
 
@@ -27,6 +28,11 @@ class DataSpec:
     oov_buckets: int
     num_labels: int
     label_names: tuple[str, ...]
+    av_sizes: tuple[int, ...] = ()  # (rgb, audio) when the shards carry AV features
+
+    @property
+    def fusion(self) -> bool:
+        return bool(self.av_sizes)
 
     @property
     def input_dim(self) -> int:
@@ -35,7 +41,10 @@ class DataSpec:
     @classmethod
     def from_transform_output(cls, output: tft.TFTransformOutput, oov_buckets: int) -> DataSpec:
         labels = tuple(v.decode() for v in output.vocabulary_by_name(LABELS_VOCAB))
+        spec = output.transformed_feature_spec()
+        av = tuple(spec[n].shape[0] for n in AV_FIELDS) if AV_FIELDS[0] in spec else ()
         return cls(
+            av_sizes=av,
             vocab_size=output.vocabulary_size_by_name(TOKENS_VOCAB),
             oov_buckets=oov_buckets,
             num_labels=len(labels),
@@ -93,7 +102,16 @@ def make_dataset(
             FEATURES: bag_of_words(parsed["token_ids"], parsed["token_weights"], spec.input_dim),
             "video_id": parsed["video_id"],
         }
+        if spec.fusion:
+            features |= fusion_inputs(parsed)
         return features, multi_hot(parsed["label_ids"], spec.num_labels)
 
     dataset = dataset.batch(batch_size).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def fusion_inputs(parsed: dict) -> dict:
+    """The fusion model's dense inputs: AV vectors and the two presence flags."""
+    has_text = tf.cast(parsed["num_tokens"] > 0, tf.float32)[:, None]
+    av = {name: parsed[name] for name in AV_FIELDS}
+    return {**av, "has_text": has_text, AV_FLAG: tf.reshape(parsed[AV_FLAG], [-1, 1])}

@@ -9,7 +9,11 @@ Signatures (all but ``vectorize`` return ``probabilities`` [batch, num_labels]):
                        ``values``, ``dense_shape``) and token/OOV counts; the
                        batch predictor vectorizes with it, then calls ``sparse``.
   ``serving_default``  ``examples``: serialized ``tf.train.Example`` holding the
-                       raw transform features (``video_id``, ``tokens``).
+                       raw transform features (``video_id``, ``tokens``; for a
+                       fusion model also ``mean_rgb``, ``mean_audio``, ``has_av``).
+  ``fused``            fusion models only: the ``sparse`` inputs plus
+                       ``mean_rgb``, ``mean_audio`` and ``has_av`` [batch]; the
+                       other signatures score text alone (``has_av`` 0).
 Cleaning and tokenizing (``transforms.text``) are Python/NLTK and not in-graph,
 so raw text goes through the batch predictor or is cleaned before ``tokens``.
 
@@ -27,6 +31,7 @@ import tensorflow_transform as tft
 
 from models.data import DataSpec, bag_of_words
 from models.model import probabilities
+from transforms.records import AV_FIELDS, AV_FLAG
 
 EXTRA_DIR = "assets.extra"
 LABELS_FILE = "labels.txt"
@@ -49,9 +54,25 @@ class TaggerModule(tf.Module):
         self.transform = output.transform_features_layer()
         self._input_dim = spec.input_dim
         self._loss = loss
+        self._av_sizes = spec.av_sizes
+        if spec.fusion:
+            self.fused = self._fused_function(spec.av_sizes)
 
-    def _scores(self, bow: tf.SparseTensor) -> tf.Tensor:
-        return probabilities(self.model(bow, training=False), self._loss)
+    def _scores(self, bow: tf.SparseTensor, av: dict | None = None) -> tf.Tensor:
+        if not self._av_sizes:
+            return probabilities(self.model(bow, training=False), self._loss)
+        batch = bow.dense_shape[0]
+        rows = tf.math.bincount(
+            tf.cast(bow.indices[:, 0], tf.int32), minlength=tf.cast(batch, tf.int32)
+        )
+        inputs = {"bow": bow, "has_text": tf.cast(rows > 0, tf.float32)[:, None]}
+        if av is None:  # text only
+            av = {name: tf.zeros(tf.stack([batch, size]), tf.float32)
+                  for name, size in zip(AV_FIELDS, self._av_sizes, strict=True)}  # fmt: skip
+            av[AV_FLAG] = tf.zeros([batch], tf.float32)
+        inputs |= {name: av[name] for name in AV_FIELDS}
+        inputs["has_av"] = tf.reshape(av[AV_FLAG], [-1, 1])
+        return probabilities(self.model(inputs, training=False), self._loss)
 
     def _vectorize(self, video_id: tf.Tensor, tokens: tf.SparseTensor) -> dict:
         batch = tf.shape(video_id, out_type=tf.int64)[0]
@@ -97,6 +118,24 @@ class TaggerModule(tf.Module):
         bow = tf.sparse.reorder(tf.SparseTensor(indices, values, dense_shape))
         return {"probabilities": self._scores(bow)}
 
+    def _fused_function(self, sizes):
+        """The fusion model's signature: a sparse text batch plus AV inputs."""
+
+        @tf.function(input_signature=[
+            tf.TensorSpec([None, 2], tf.int64, name="indices"),
+            tf.TensorSpec([None], tf.float32, name="values"),
+            tf.TensorSpec([2], tf.int64, name="dense_shape"),
+            tf.TensorSpec([None, sizes[0]], tf.float32, name="mean_rgb"),
+            tf.TensorSpec([None, sizes[1]], tf.float32, name="mean_audio"),
+            tf.TensorSpec([None], tf.float32, name="has_av"),
+        ])  # fmt: skip
+        def fused(indices, values, dense_shape, mean_rgb, mean_audio, has_av):
+            bow = tf.sparse.reorder(tf.SparseTensor(indices, values, dense_shape))
+            av = {"mean_rgb": mean_rgb, "mean_audio": mean_audio, AV_FLAG: has_av}
+            return {"probabilities": self._scores(bow, av)}
+
+        return fused
+
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="tokens")])
     def tokens(self, tokens):
         video_id = tf.fill(tf.shape(tokens)[:1], "")
@@ -104,9 +143,18 @@ class TaggerModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve_examples(self, examples):
-        parsed = tf.io.parse_example(examples, _EXAMPLE_SPEC)
+        spec = dict(_EXAMPLE_SPEC)
+        for name, size in zip(AV_FIELDS, self._av_sizes, strict=False):
+            spec[name] = tf.io.FixedLenFeature([size], tf.float32, default_value=[0.0] * size)
+        if self._av_sizes:
+            spec[AV_FLAG] = tf.io.FixedLenFeature([], tf.float32, default_value=0.0)
+        parsed = tf.io.parse_example(examples, spec)
+        out = self._vectorize(parsed["video_id"], parsed["tokens"])
+        av = {name: parsed[name] for name in (*AV_FIELDS, AV_FLAG)} if self._av_sizes else None
         return {
-            **self._from_raw(parsed["video_id"], parsed["tokens"]),
+            "probabilities": self._scores(out["bow"], av),
+            "num_tokens": out["num_tokens"],
+            "num_oov_tokens": out["num_oov_tokens"],
             "video_id": parsed["video_id"],
         }
 
@@ -127,6 +175,8 @@ def export_model(
         "vectorize": module.vectorize,
         "serving_default": module.serve_examples,
     }
+    if spec.fusion:
+        signatures["fused"] = module.fused
     tf.saved_model.save(module, export_dir, signatures=signatures)
     write_extras(export_dir, spec.label_names, extras)
     return export_dir

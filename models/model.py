@@ -64,8 +64,20 @@ HELP = {
 }
 
 
-def build_model(input_dim: int, num_labels: int, hparams: HParams) -> keras.Model:
-    """A functional model from a sparse bag-of-words to per-category logits."""
+def build_model(
+    input_dim: int, num_labels: int, hparams: HParams, av_sizes: tuple = ()
+) -> keras.Model:
+    """A functional model from a sparse bag-of-words to per-category logits; with
+    ``av_sizes`` (rgb, audio) the text + audio/visual fusion model instead."""
+    if av_sizes:
+        from models.av_models import AVParams, build_fusion_model
+
+        params = AVParams(num_mixtures=0, output_context_gating=False, hidden_size=256,
+                          dropout=hparams.dropout, seed=hparams.seed)  # fmt: skip
+        return build_fusion_model(
+            input_dim, params, num_labels, text_units=hparams.hidden_units or 256,
+            rgb_size=av_sizes[0], audio_size=av_sizes[1],
+        )  # fmt: skip
     regularizer = keras.regularizers.L2(hparams.l2) if hparams.l2 else None
     init = keras.initializers.GlorotUniform(seed=hparams.seed)
     inputs = sparse_input(input_dim, name="bow")

@@ -34,6 +34,7 @@ class LoadedTagger:
         if av is None:  # the text model: vectorize, then sparse inference
             self._vectorize = self._model.signatures["vectorize"]
             self._sparse = main = self._model.signatures["sparse"]
+            self._fused = self._model.signatures.get("fused")
         else:  # audio/visual: dense inputs
             self._dense = main = self._model.signatures[
                 "frames" if av["frame_level"] else "features"
@@ -64,6 +65,21 @@ class LoadedTagger:
             indices=tf.constant(indices, tf.int64),
             values=tf.constant(values, tf.float32),
             dense_shape=tf.constant(dense_shape, tf.int64),
+        )
+        return out["probabilities"].numpy()
+
+    def is_fusion(self) -> bool:
+        """A text + audio/visual model (``predict_fused`` takes the AV inputs too)."""
+        return getattr(self, "_fused", None) is not None
+
+    def predict_fused(self, indices, values, dense_shape, av: dict) -> np.ndarray:
+        """Probabilities for one sparse text batch plus its ``mean_rgb``,
+        ``mean_audio`` [batch, size] and ``has_av`` [batch] arrays."""
+        out = self._fused(
+            indices=tf.constant(indices, tf.int64),
+            values=tf.constant(values, tf.float32),
+            dense_shape=tf.constant(dense_shape, tf.int64),
+            **{name: tf.constant(value, tf.float32) for name, value in av.items()},
         )
         return out["probabilities"].numpy()
 

@@ -72,8 +72,8 @@ def _read_json(path: str) -> dict:
 
 def model_inputs(features: dict):
     """What the model takes from a batch's features: the text ``bow``, or every
-    feature but ``video_id`` (the audio/visual models' named inputs)."""
-    if FEATURES in features:
+    feature but ``video_id`` (fusion and audio/visual models' named inputs)."""
+    if FEATURES in features and len(features) <= 2:  # bow (+ video_id): the text model
         return features[FEATURES]
     return {name: value for name, value in features.items() if name != "video_id"}
 
@@ -142,13 +142,13 @@ def unseen_labels(report: dict, spec: DataSpec) -> dict:
 def _fit(data: TrainingData, config: TrainConfig, datasets: dict):
     hp = config.hparams
     keras.utils.set_random_seed(hp.seed)
-    model = build_model(data.spec.input_dim, data.spec.num_labels, hp)
+    model = build_model(data.spec.input_dim, data.spec.num_labels, hp, data.spec.av_sizes)
     model.compile(optimizer=keras.optimizers.Adam(hp.learning_rate), loss=loss_fn(hp))
     checkpoint = os.path.join(config.model_dir, "checkpoints", "best")
     keeper = EvalAndKeepBest(datasets["eval_batches"], hp.loss, hp.patience, checkpoint)
     board = keras.callbacks.TensorBoard(os.path.join(config.model_dir, "tensorboard"))
     history = model.fit(
-        datasets["train"].map(lambda f, y: (f[FEATURES], y)),
+        datasets["train"].map(lambda f, y: (model_inputs(f), y)),
         epochs=hp.epochs,
         callbacks=[keeper, board],
         verbose=1 if sys.stdout.isatty() else 2,

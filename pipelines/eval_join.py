@@ -91,7 +91,8 @@ class LabelledCatalog(beam.PTransform):
             )
         read = p | "ReadCatalog" >> ReadCatalog(config.catalog, config.schema, config.input_format)
         unique = read.records | "Deduplicate" >> Deduplicate()
-        cleaned = unique.records | "CleanAndTokenize" >> CleanAndTokenize(config.text)
+        clean = CleanAndTokenize(config.text, config.av_sizes)
+        cleaned = unique.records | "CleanAndTokenize" >> clean
         return (
             cleaned.records
             | "AssignSplits" >> AssignSplits(config.split_config)

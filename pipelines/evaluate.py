@@ -82,6 +82,7 @@ class EvaluateConfig:
     baseline: str | None = None
     label_names: tuple = ()  # the model's labels (YouTube-8M catalogs hold class ids)
     rollup: tuple | None = None  # (Taxonomy, method): metrics per generic category too
+    av_sizes: dict | None = None  # fusion models: AV-only videos are evaluated too
     thresholds: dict = dataclasses.field(default_factory=dict)
     baseline_thresholds: dict = dataclasses.field(default_factory=dict)
 
@@ -112,7 +113,7 @@ def config_from_options(options: PipelineOptions) -> EvaluateConfig:
             schema=schema, split=opts.split, split_config=flags.split_config(options), text=text,
             input_format="yt8m" if yt8m else catalog.input_format, num_bins=opts.num_bins,
             exact=not opts.binned, baseline=opts.baseline, label_names=model.get("labels", ()),
-            rollup=model.get("rollup"),
+            rollup=model.get("rollup"), av_sizes=model.get("av_sizes"),
         )  # fmt: skip
     except (ValueError, OSError) as err:
         raise jobs.JobError(str(err).splitlines()[0]) from None
@@ -130,7 +131,8 @@ def _model_facts(options, model_dir: str) -> dict:
     if FileSystems.exists(config_file):
         trained = export.read_extra(export_dir, export.PREPROCESS_CONFIG_FILE)
         trained = jobs.from_jsonable(PreprocessConfig, trained)
-        facts |= {"text": trained.text, "schema": trained.schema}
+        facts |= {"text": trained.text, "schema": trained.schema,
+                  "av_sizes": trained.transform.av_sizes}  # fmt: skip
     rollup = rollup_config(options, export_dir)
     if rollup is not None:
         facts["rollup"] = (rollup.load(labels), rollup.method)

@@ -18,6 +18,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils import multi_process_shared, shared
 
 from pipelines.catalog_io import DEAD, RECORDS, dead_letter
+from transforms.records import AV_FIELDS, AV_FLAG
 
 
 class ModelHandle:
@@ -120,7 +121,12 @@ def _split_rows(batch: dict, rows: list[int]) -> dict:
 
 
 class PredictFn(_BatchFn):
-    """One sparse batch through the ``sparse`` signature; per-video scores out."""
+    """One sparse batch through the ``sparse`` signature (or, for a fusion model,
+    ``fused`` with the records' AV inputs); per-video scores out."""
+
+    def setup(self):
+        super().setup()
+        self._fusion = self._model.is_fusion()
 
     def process(self, batch):
         records = batch["records"]
@@ -128,9 +134,19 @@ class PredictFn(_BatchFn):
                      for i, r in enumerate(records)]  # fmt: skip
 
         def predict(part):
-            sub = _split_rows(batch, [p["row"] for p in part])
+            rows = [p["row"] for p in part]
+            sub = _split_rows(batch, rows)
             start = time.monotonic()
-            scores = self._model.predict_sparse(sub["indices"], sub["values"], sub["dense_shape"])
+            if self._fusion:
+                av = {name: np.array([records[r][name] for r in rows], np.float32)
+                      for name in (*AV_FIELDS, AV_FLAG)}  # fmt: skip
+                scores = self._model.predict_fused(
+                    sub["indices"], sub["values"], sub["dense_shape"], av
+                )
+            else:
+                scores = self._model.predict_sparse(
+                    sub["indices"], sub["values"], sub["dense_shape"]
+                )
             self._latency.update(int((time.monotonic() - start) * 1000))
             return scores
 

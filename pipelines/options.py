@@ -131,6 +131,18 @@ class TransformOptions(PipelineOptions):
             default=1,
             help="Drop categories with fewer train videos than this.",
         )
+        parser.add_argument(
+            "--av-features",
+            action="store_true",
+            help="Keep each record's mean_rgb/mean_audio vectors (zeros and has_av=0 when "
+            "absent) for a text + audio/visual fusion model; AV-only records are kept.",
+        )
+        parser.add_argument(
+            "--rgb-size", type=int, default=1024, help="Length of mean_rgb (--av-features)."
+        )
+        parser.add_argument(
+            "--audio-size", type=int, default=128, help="Length of mean_audio (--av-features)."
+        )
 
 
 class PreprocessOptions(PipelineOptions):
@@ -270,6 +282,9 @@ def transform_config(options: PipelineOptions) -> TransformConfig:
         weighting=opts.weighting,
         l2_normalize=opts.l2_normalize,
         min_label_count=opts.min_label_count,
+        av_features=opts.av_features,
+        rgb_size=opts.rgb_size,
+        audio_size=opts.audio_size,
     )
 
 

@@ -49,6 +49,7 @@ class PredictConfig:
     threshold: str = "tuned"
     thresholds_file: str | None = None
     rollup: RollupConfig | None = None
+    av_sizes: dict | None = None  # fusion models: the records' AV vector sizes
     min_batch: int = 16
     max_batch: int = 512
     output_format: str = "jsonl"
@@ -98,6 +99,7 @@ def config_from_options(options: PipelineOptions) -> PredictConfig:
             threshold=opts.threshold,
             thresholds_file=opts.thresholds_file,
             rollup=rollup,
+            av_sizes=trained.transform.av_sizes,
             min_batch=opts.min_batch_size,
             max_batch=opts.batch_size,
             output_format=opts.output_format,
@@ -279,7 +281,7 @@ def _score_text(p, config: PredictConfig, handle: ModelHandle):
     """Catalog -> ``(record, scores)``; also the read records, duplicates and dead letters."""
     read = p | "ReadCatalog" >> ReadCatalog(config.input, config.schema, config.input_format)
     unique = read.records | "Deduplicate" >> Deduplicate()
-    cleaned = unique.records | "CleanAndTokenize" >> CleanAndTokenize(config.text)
+    cleaned = unique.records | "CleanAndTokenize" >> CleanAndTokenize(config.text, config.av_sizes)
     scores, failed = cleaned.records | "RunInference" >> RunInference(
         handle, config.min_batch, config.max_batch
     )

@@ -33,7 +33,6 @@ from pipelines.options import (
 from pipelines.steps import CleanAndTokenize, Deduplicate
 from transforms.features import (
     LABELS_VOCAB,
-    RAW_FEATURE_SPEC,
     TOKENS_VOCAB,
     TransformConfig,
     make_preprocessing_fn,
@@ -115,8 +114,8 @@ class AssignSplits(beam.PTransform):
         )
 
 
-def _raw_features(record: dict) -> dict:
-    return {"video_id": record["video_id"], "tokens": record["tokens"], "labels": record["labels"]}
+def _raw_features(record: dict, spec: dict) -> dict:
+    return {name: record[name] for name in spec}
 
 
 class AnalyzeAndTransform(beam.PTransform):
@@ -130,10 +129,11 @@ class AnalyzeAndTransform(beam.PTransform):
         self._config, self._output_dir, self._temp_dir = config, output_dir, temp_dir
 
     def expand(self, records):
-        metadata = tft.DatasetMetadata.from_feature_spec(RAW_FEATURE_SPEC)
+        spec = self._config.raw_feature_spec()
+        metadata = tft.DatasetMetadata.from_feature_spec(spec)
         parts = records | "BySplit" >> beam.Partition(lambda r, _: SPLITS.index(r["split"]), 3)
         raw = {
-            split: part | f"RawFeatures{split.title()}" >> beam.Map(_raw_features)
+            split: part | f"RawFeatures{split.title()}" >> beam.Map(_raw_features, spec)
             for split, part in zip(SPLITS, parts, strict=True)
         }
         with tft_beam.Context(temp_dir=self._temp_dir):
@@ -192,7 +192,9 @@ def build_pipeline(p: beam.Pipeline, config: PreprocessConfig) -> None:
     """Adds the whole preprocess graph to ``p``."""
     read = p | "ReadCatalog" >> ReadCatalog(config.input, config.schema, config.input_format)
     unique = read.records | "Deduplicate" >> Deduplicate()
-    cleaned = unique.records | "CleanAndTokenize" >> CleanAndTokenize(config.text)
+    cleaned = unique.records | "CleanAndTokenize" >> CleanAndTokenize(
+        config.text, config.transform.av_sizes
+    )
     records = cleaned.records | "AssignSplits" >> AssignSplits(config.split)
     dead = (read.dead_letters, cleaned.dead_letters) | "FlattenDeadLetters" >> beam.Flatten()
     _ = dead | "WriteDeadLetters" >> WriteDeadLetters(config.output_dir)

@@ -12,6 +12,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipelines.catalog_io import DEAD, RECORDS, dead_letter
+from transforms.records import AV_FLAG, RecordError
 from transforms.splits import text_fingerprint
 from transforms.text import TextConfig, text_tokens
 
@@ -77,9 +78,22 @@ def record_fields(record: dict) -> list[str | None]:
     return [record.get("title"), record.get("description"), *record.get("tags", [])]
 
 
+def av_inputs(record: dict, sizes: dict) -> dict:
+    """The record's audio/visual inputs: its vectors (zeros when absent) and ``has_av``;
+    a vector of the wrong length raises ``RecordError("bad_feature_size")``."""
+    present = [name for name in sizes if record.get(name) is not None]
+    out = {AV_FLAG: 1.0 if present else 0.0}
+    for name, size in sizes.items():
+        vector = record.get(name) or [0.0] * size
+        if len(vector) != size:
+            raise RecordError("bad_feature_size", f"{name} has {len(vector)} values, not {size}")
+        out[name] = vector
+    return out
+
+
 class _CleanFn(beam.DoFn):
-    def __init__(self, config: TextConfig):
-        self._config = config
+    def __init__(self, config: TextConfig, av_sizes: dict | None = None):
+        self._config, self._av_sizes = config, av_sizes
         self._cleaned = Metrics.counter("catalog", "records_cleaned")
         self._empty = Metrics.counter("catalog", "records_empty_text")
         self._tokens = Metrics.distribution("catalog", "tokens_per_video")
@@ -87,7 +101,14 @@ class _CleanFn(beam.DoFn):
     def process(self, record):
         tokens = text_tokens(record_fields(record), self._config)
         source, offset = record.pop("_pos", ("", -1))
-        if not tokens:
+        try:
+            av = av_inputs(record, self._av_sizes) if self._av_sizes else {}
+        except RecordError as err:
+            yield beam.pvalue.TaggedOutput(
+                DEAD, dead_letter("clean", err.reason, record, source, offset, err.detail)
+            )
+            return
+        if not tokens and not av.get(AV_FLAG):  # with AV features, text may be empty
             self._empty.inc()
             yield beam.pvalue.TaggedOutput(
                 DEAD, dead_letter("clean", "empty_text", record, source, offset)
@@ -101,21 +122,25 @@ class _CleanFn(beam.DoFn):
             "labels": record.get("categories", []),
             "split": record.get("split"),
             "group_key": record.get("group_key", record["video_id"]),
-            "fingerprint": text_fingerprint(tokens),
+            # an AV-only video has no text to share a split with: its id stands in
+            "fingerprint": text_fingerprint(tokens) if tokens else f"id:{record['video_id']}",
+            **av,
         }
 
 
 class CleanAndTokenize(beam.PTransform):
     """Canonical records to token lists (``transforms.text``); empty text is dead-lettered.
 
+    With ``av_sizes`` (fusion models) the records also carry their audio/visual
+    inputs (``av_inputs``), and a video with AV features may have no text.
+
     Returns ``.records`` and ``.dead_letters``.
     """
 
-    def __init__(self, config: TextConfig):
+    def __init__(self, config: TextConfig, av_sizes: dict | None = None):
         super().__init__()
-        self._config = config
+        self._config, self._av_sizes = config, av_sizes
 
     def expand(self, records):
-        return records | "Tokenize" >> beam.ParDo(_CleanFn(self._config)).with_outputs(
-            DEAD, main=RECORDS
-        )
+        clean = _CleanFn(self._config, self._av_sizes)
+        return records | "Tokenize" >> beam.ParDo(clean).with_outputs(DEAD, main=RECORDS)

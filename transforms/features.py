@@ -20,6 +20,8 @@ import functools
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from transforms.records import AV_FLAG
+
 TOKENS_VOCAB = "tokens"
 LABELS_VOCAB = "labels"
 WEIGHTINGS = ("tfidf", "count", "binary")
@@ -41,6 +43,25 @@ class TransformConfig:
     weighting: str = "tfidf"
     l2_normalize: bool = False
     min_label_count: int = 1
+    av_features: bool = False  # pass mean_rgb/mean_audio/has_av through (fusion models)
+    rgb_size: int = 1024
+    audio_size: int = 128
+
+    @property
+    def av_sizes(self) -> dict | None:
+        """``{"mean_rgb": n, "mean_audio": m}`` when AV features are on, else ``None``."""
+        if not self.av_features:
+            return None
+        return {"mean_rgb": self.rgb_size, "mean_audio": self.audio_size}
+
+    def raw_feature_spec(self) -> dict:
+        """The transform's input spec: text, labels and (if on) AV features."""
+        spec = dict(RAW_FEATURE_SPEC)
+        for name, size in (self.av_sizes or {}).items():
+            spec[name] = tf.io.FixedLenFeature([size], tf.float32)
+        if self.av_features:
+            spec[AV_FLAG] = tf.io.FixedLenFeature([], tf.float32)
+        return spec
 
     def __post_init__(self) -> None:
         if self.top_k < 1:
@@ -55,6 +76,10 @@ class TransformConfig:
             raise ValueError(f"weighting must be one of {WEIGHTINGS}. Received: {self.weighting!r}")
         if self.min_label_count < 1:
             raise ValueError(f"min_label_count must be >= 1. Received: {self.min_label_count}")
+        if self.rgb_size < 1 or self.audio_size < 1:
+            raise ValueError(
+                f"AV feature sizes must be >= 1. Received: {self.rgb_size}, {self.audio_size}"
+            )
 
 
 def preprocessing_fn(inputs: dict, config: TransformConfig = TransformConfig()) -> dict:
@@ -65,7 +90,9 @@ def preprocessing_fn(inputs: dict, config: TransformConfig = TransformConfig()) 
     if config.l2_normalize:
         term_weights = _l2_normalize_rows(term_weights)
     in_vocabulary = (ids.values >= 0) & (ids.values < num_buckets - config.num_oov_buckets)
+    passed = {name: inputs[name] for name in (*(config.av_sizes or {}), AV_FLAG) if name in inputs}
     return {
+        **passed,
         "video_id": inputs["video_id"],
         "token_ids": term_ids,
         "token_weights": term_weights,

@@ -10,6 +10,9 @@ a canonical record, a plain ``dict`` with these keys::
     split: str | None        "train" | "eval" | "test" when the source says so
     updated_at: float | None seconds since the epoch, for deduplication
     group_key: str           what the hash split groups on (default: video_id)
+    mean_rgb, mean_audio     optional audio/visual features: lists of floats
+                             (JSON arrays, or numbers separated by spaces,
+                             commas or ``|``), present only when the row has them
 
 Anything that cannot become such a record raises :class:`RecordError` with a
 stable ``reason`` so the pipeline can dead-letter and count it.
@@ -20,9 +23,14 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import math
 from collections.abc import Mapping
 
-CANONICAL_FIELDS = ("video_id", "title", "description", "tags", "categories", "split", "updated_at")
+AV_FIELDS = ("mean_rgb", "mean_audio")
+AV_FLAG = "has_av"  # 1.0 when a record carries audio/visual features
+CANONICAL_FIELDS = (
+    "video_id", "title", "description", "tags", "categories", "split", "updated_at", *AV_FIELDS
+)  # fmt: skip
 TEXT_FIELDS = ("title", "description")
 LIST_FIELDS = ("tags", "categories")
 SPLITS = ("train", "eval", "test")
@@ -164,9 +172,29 @@ def to_canonical(row: Mapping, schema: RecordSchema) -> dict:
     record["updated_at"] = parse_timestamp(
         row.get(schema.source("updated_at")), schema.updated_at_format
     )
+    for name in AV_FIELDS:
+        vector = parse_vector(row.get(schema.source(name)), name)
+        if vector is not None:
+            record[name] = vector
     group_column = schema.group_key or schema.source("video_id")
     record["group_key"] = _scalar(row.get(group_column), group_column).strip() or video_id
     return record
+
+
+def parse_vector(value, name: str) -> list[float] | None:
+    """An audio/visual feature vector: ``None`` when absent or empty, else finite
+    floats (a ``bad_feature`` RecordError otherwise)."""
+    if value is None or value == "" or value == []:
+        return None
+    items = value if isinstance(value, list) else str(value).replace("|", " ").replace(",", " ")
+    items = items if isinstance(items, list) else items.split()
+    try:
+        vector = [float(item) for item in items]
+    except (TypeError, ValueError):
+        raise RecordError("bad_feature", f"{name} holds a non-number") from None
+    if not all(math.isfinite(x) for x in vector):
+        raise RecordError("bad_feature", f"{name} holds NaN or infinity")
+    return vector
 
 
 def _scalar(value, name: str) -> str:
