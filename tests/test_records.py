@@ -13,6 +13,7 @@ from transforms.records import (
     parse_json_object,
     parse_label_map,
     parse_timestamp,
+    parse_vector,
     to_canonical,
 )
 
@@ -155,3 +156,31 @@ def test_parse_timestamp(value, fmt, expected):
 def test_schema_validation(kwargs, message):
     with pytest.raises(ValueError, match=message):
         RecordSchema.from_flags(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ([], None),
+        ([1, 2.5, -3], [1.0, 2.5, -3.0]),
+        ("0.5 -1,2|3", [0.5, -1.0, 2.0, 3.0]),
+    ],
+)
+def test_parse_vector_accepts_lists_and_delimited_strings(value, expected):
+    assert parse_vector(value, "mean_rgb") == expected
+
+
+@pytest.mark.parametrize("value", ["0.1 abc", [1.0, float("nan")], ["inf"], [[1.0]]])
+def test_parse_vector_rejects_non_numbers_and_non_finite(value):
+    with pytest.raises(RecordError) as err:
+        parse_vector(value, "mean_rgb")
+    assert err.value.reason == "bad_feature"
+
+
+def test_av_fields_reach_the_canonical_record_only_when_present():
+    schema = RecordSchema()
+    with_av = to_canonical({"video_id": "a", "mean_rgb": [1, 2], "mean_audio": "3 4"}, schema)
+    assert with_av["mean_rgb"] == [1.0, 2.0] and with_av["mean_audio"] == [3.0, 4.0]
+    assert "mean_rgb" not in to_canonical({"video_id": "b", "title": "x"}, schema)
