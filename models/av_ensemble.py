@@ -79,10 +79,7 @@ def ensemble_module(loaded: list, av: dict, member_frames: list[int], weights):
 
 
 def _features_function(probabilities: Callable, sizes: dict):
-    @tf.function(input_signature=[
-        tf.TensorSpec([None, sizes["mean_rgb"]], tf.float32, name="mean_rgb"),
-        tf.TensorSpec([None, sizes["mean_audio"]], tf.float32, name="mean_audio"),
-    ])  # fmt: skip
+    @tf.function(input_signature=av_export.video_signature(sizes))
     def features(mean_rgb, mean_audio):
         return probabilities({"mean_rgb": mean_rgb, "mean_audio": mean_audio})
 
@@ -90,11 +87,7 @@ def _features_function(probabilities: Callable, sizes: dict):
 
 
 def _frames_function(probabilities: Callable, sizes: dict):
-    @tf.function(input_signature=[
-        tf.TensorSpec([None, None, sizes["rgb"]], tf.float32, name="rgb"),
-        tf.TensorSpec([None, None, sizes["audio"]], tf.float32, name="audio"),
-        tf.TensorSpec([None], tf.int32, name="num_frames"),
-    ])  # fmt: skip
+    @tf.function(input_signature=av_export.frame_signature(sizes))
     def frames(rgb, audio, num_frames):
         return probabilities({"rgb": rgb, "audio": audio, "num_frames": num_frames})
 

@@ -28,14 +28,28 @@ from pipelines.jobs import JobError
 CARD_AV = "av"  # the model card's section describing the audio/visual model
 
 
+def video_signature(sizes: dict) -> list:
+    """The ``features`` signature's inputs."""
+    return [
+        tf.TensorSpec([None, sizes["mean_rgb"]], tf.float32, name="mean_rgb"),
+        tf.TensorSpec([None, sizes["mean_audio"]], tf.float32, name="mean_audio"),
+    ]
+
+
+def frame_signature(sizes: dict) -> list:
+    """The ``frames`` signature's inputs."""
+    return [
+        tf.TensorSpec([None, None, sizes["rgb"]], tf.float32, name="rgb"),
+        tf.TensorSpec([None, None, sizes["audio"]], tf.float32, name="audio"),
+        tf.TensorSpec([None], tf.int32, name="num_frames"),
+    ]
+
+
 def _video_module(model, sizes: dict, num_classes: int) -> tf.Module:
     module = tf.Module(name="catalog_tagger_av")
     module.model = model
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([None, sizes["mean_rgb"]], tf.float32, name="mean_rgb"),
-        tf.TensorSpec([None, sizes["mean_audio"]], tf.float32, name="mean_audio"),
-    ])  # fmt: skip
+    @tf.function(input_signature=video_signature(sizes))
     def features(mean_rgb, mean_audio):
         inputs = {"mean_rgb": mean_rgb, "mean_audio": mean_audio}
         return {"probabilities": tf.sigmoid(module.model(inputs, training=False))}
@@ -54,11 +68,7 @@ def _frame_module(model, sizes: dict, num_classes: int, max_frames: int) -> tf.M
     module = tf.Module(name="catalog_tagger_av")
     module.model = model
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([None, None, sizes["rgb"]], tf.float32, name="rgb"),
-        tf.TensorSpec([None, None, sizes["audio"]], tf.float32, name="audio"),
-        tf.TensorSpec([None], tf.int32, name="num_frames"),
-    ])  # fmt: skip
+    @tf.function(input_signature=frame_signature(sizes))
     def frames(rgb, audio, num_frames):
         inputs = {"rgb": rgb, "audio": audio, "num_frames": num_frames}
         return {"probabilities": tf.sigmoid(module.model(inputs, training=False))}

@@ -103,8 +103,9 @@ def test_exact_metrics_equal_numpy_metrics(reports, data):
         assert table[name]["support"] == int(truth[:, j].sum())
 
 
-def _test_split_ids(sample_preprocessed) -> set[str]:
-    files = sorted(str(f) for f in (sample_preprocessed / "data" / "test").glob("*.tfrecord.gz"))
+def split_ids(sample_preprocessed, split: str = "test") -> set[str]:
+    """The video ids preprocess wrote to ``split``."""
+    files = sorted(str(f) for f in (sample_preprocessed / "data" / split).glob("*.tfrecord.gz"))
     spec = {"video_id": tf.io.FixedLenFeature([], tf.string)}
     ids = set()
     for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(256):
@@ -115,7 +116,7 @@ def _test_split_ids(sample_preprocessed) -> set[str]:
 def test_test_split_matches_preprocess_and_training(
     reports, predictions, sample_catalog, sample_preprocessed, sample_model
 ):
-    expected_ids = _test_split_ids(sample_preprocessed)
+    expected_ids = split_ids(sample_preprocessed)
     config = evaluate.EvaluateConfig(
         str(predictions), str(sample_catalog), "unused", split="test", text=TextConfig()
     )

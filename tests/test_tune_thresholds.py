@@ -7,21 +7,11 @@ import json
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from models import metrics
 from pipelines import cli, predict, tune_thresholds
-from tests.test_evaluate import _catalog_labels
+from tests.test_evaluate import _catalog_labels, split_ids
 from tests.test_evaluate_report import _rows
-
-
-def _split_ids(preprocessed, split: str) -> set[str]:
-    files = sorted(str(f) for f in (preprocessed / "data" / split).glob("*.tfrecord.gz"))
-    spec = {"video_id": tf.io.FixedLenFeature([], tf.string)}
-    ids = set()
-    for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(256):
-        ids |= {v.decode() for v in tf.io.parse_example(batch, spec)["video_id"].numpy()}
-    return ids
 
 
 def _tune(predictions, catalog, model_dir, out, *flags) -> dict:
@@ -33,7 +23,7 @@ def _tune(predictions, catalog, model_dir, out, *flags) -> dict:
 @pytest.fixture(scope="module")
 def eval_matrix(sample_predictions, sample_catalog, sample_preprocessed):
     """Scores (0 where unlisted) and labels of the eval-split videos; sorted label space."""
-    labels, ids = _catalog_labels(sample_catalog), _split_ids(sample_preprocessed, "eval")
+    labels, ids = _catalog_labels(sample_catalog), split_ids(sample_preprocessed, "eval")
     rows = [row for row in _rows(sample_predictions) if row["video_id"] in ids]
     space = sorted({t["label"] for r in rows for t in r["labels"]} | {
         name for r in rows for name in labels[r["video_id"]]})  # fmt: skip
