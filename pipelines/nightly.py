@@ -59,7 +59,7 @@ def _classify(keyed, version: str):
     record = records[0]
     if old is None:
         yield beam.pvalue.TaggedOutput("tag", ("new", record))
-    elif old.get("content_hash") != record["fingerprint"] or old["model_version"] != version:
+    elif old.get("content_hash") != predict.content_hash(record) or old["model_version"] != version:
         yield beam.pvalue.TaggedOutput("tag", ("changed", record))
     else:
         yield beam.pvalue.TaggedOutput("keep", old)
@@ -105,7 +105,7 @@ def build_pipeline(p, config: predict.PredictConfig, state_dir: str, run_id: str
     version = export.read_extra(config.export_dir, export.CARD_FILE)["model_version"]
     read = p | "ReadCatalog" >> ReadCatalog(config.input, config.schema, config.input_format)
     unique = read.records | "Deduplicate" >> Deduplicate()
-    cleaned = unique.records | "CleanAndTokenize" >> CleanAndTokenize(config.text)
+    cleaned = unique.records | "CleanAndTokenize" >> CleanAndTokenize(config.text, config.av_sizes)
     table = _read_table(p, current_table(state_dir))
     split = (cleaned.records, table) | "SelectChanged" >> SelectChanged(version)
     handle = ModelHandle(config.export_dir, config.share_across_processes)

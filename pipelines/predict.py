@@ -27,7 +27,7 @@ from pipelines.inference import ModelHandle, RunInference
 from pipelines.options import CatalogOptions, OutputOptions, PredictOptions, record_schema
 from pipelines.preprocess import PreprocessConfig
 from pipelines.steps import CleanAndTokenize, Deduplicate
-from transforms.records import RecordSchema
+from transforms.records import AV_FIELDS, AV_FLAG, RecordSchema
 from transforms.text import TextConfig
 
 CONFIG_FILE = export.PREPROCESS_CONFIG_FILE
@@ -181,7 +181,7 @@ class ToTags(beam.DoFn):
         if self._taxonomy is not None:
             row |= self._categories(scores, row["predicted"])
         if self._hashes:
-            row["content_hash"] = record["fingerprint"]
+            row["content_hash"] = content_hash(record)
         yield row
 
     @staticmethod
@@ -201,6 +201,17 @@ class ToTags(beam.DoFn):
                            for t in self._listed(names, rolled[order])],
             "predicted_categories": rollup_names(predicted, self._taxonomy),
         }  # fmt: skip
+
+
+def content_hash(record: dict) -> str:
+    """What the nightly job compares to find changed videos: the cleaned text's
+    fingerprint, plus a digest of the AV vectors when a fusion model reads them."""
+    if AV_FLAG not in record:
+        return record["fingerprint"]
+    import hashlib
+
+    vectors = json.dumps([record.get(name) for name in (*AV_FIELDS, AV_FLAG)]).encode()
+    return f"{record['fingerprint']}+av:{hashlib.md5(vectors).hexdigest()[:16]}"
 
 
 def _csv_line(row: dict) -> str:

@@ -121,3 +121,13 @@ def test_text_only_scores_ignore_the_av_inputs(fused):
         **sparse, mean_rgb=tf.ones((1, RGB)), mean_audio=tf.ones((1, AUDIO)), has_av=tf.ones([1])
     )["probabilities"].numpy()
     assert np.abs(with_av - text_only).max() > 1e-3
+
+
+def test_nightly_content_hash_sees_av_changes():
+    text_only = {"fingerprint": "abc"}
+    assert predict.content_hash(text_only) == "abc"
+    fused = {"fingerprint": "abc", "mean_rgb": [0.5], "mean_audio": [0.0], "has_av": 1.0}
+    changed = {**fused, "mean_rgb": [0.6]}
+    assert predict.content_hash(fused).startswith("abc+av:")
+    assert predict.content_hash(fused) != predict.content_hash(changed)
+    assert predict.content_hash(fused) == predict.content_hash(dict(fused))
