@@ -143,14 +143,15 @@ def test_read_vocabulary_layout(tmp_path):
             ["0", "cat", "Pets", "", "", 'A small, "domestic" cat.\nSecond line, too.'],
             ["1", "dog", "Pets", "Autos", "", "Dogs, wolves, etc."],
             ["2", "car", "Autos", "", "", ""],
-            ["3", "", "Trucks", "", "", "Blank names are skipped."],
+            ["3", "", "Trucks", "", "", "A blank name is class_3, as the reader names it."],
             ["4", "lion", "Wild", "", "", "Not a model label."],
         ],
     )
     tax = read_rollup(path, FINE)
     assert tax.categories == ("Autos", "Pets")
     assert tax.members == ((2,), (0, 1))
-    assert (tax.unknown_labels, tax.unmapped) == (1, 2)
+    assert (tax.unknown_labels, tax.unmapped) == (2, 2)  # lion and class_3
+    assert read_rollup(path, [*FINE, "class_3"]).categories_by_label["class_3"] == ("Trucks",)
     both = read_rollup(path, FINE, column="Vertical1, Vertical2")
     assert both.members == ((1, 2), (0, 1))
     with pytest.raises(ValueError, match="lacks column"):
@@ -197,18 +198,20 @@ def test_real_yt8m_vocabulary(shared_data):
     path = shared_data / "yt8m" / "vocabulary.csv"
     if not path.exists():
         pytest.skip(f"{path} is not present")
-    with open(path, newline="", encoding="utf-8") as handle:
-        names = [row["Name"] for row in csv.DictReader(handle)]
+    from models.yt8m_data import read_vocabulary
+
+    names = list(read_vocabulary(str(path)).names)  # blank names become class_<Index>
     assert len(names) == 3862
     tax = read_rollup(str(path), names)
     assert len(tax.categories) == 25
     assert {"Games", "Arts & Entertainment", "Autos & Vehicles", "(Unknown)"} <= set(tax.categories)
     assert tax.categories_by_label["Game"] == ("Games",)
     assert 0 in tax.members[tax.categories.index("Games")]
-    assert tax.categories_by_label[" Nova"] == ("Autos & Vehicles",)
-    # 56 classes have a blank Name in the file, so they cannot be matched by name;
-    # class 3084 is named " Nova" and matches despite the leading space.
-    assert (tax.unknown_labels, tax.unmapped) == (0, 56)
+    assert tax.categories_by_label["Nova"] == ("Autos & Vehicles",)
+    # The 56 classes with a blank Name match as class_<Index>; class 3084 is named
+    # " Nova" in the file; the reader strips it to "Nova", which the roll-up matches.
+    assert (tax.unknown_labels, tax.unmapped) == (0, 0)
+    assert tax.categories_by_label["class_120"]
     wide = read_rollup(str(path), names, column="Vertical1,Vertical2,Vertical3")
     assert wide.categories == tax.categories
     assert sum(map(len, wide.members)) > sum(map(len, tax.members))

@@ -123,9 +123,16 @@ def _pairs(header: list[str], rows: Iterable[list[str]], column: str, path: str)
                 f"Roll-up {path!r} lacks column(s) {missing or column!r}. Received: header {header}"
             )
         name, cols = header.index("Name"), [header.index(c) for c in wanted]
+        index = header.index("Index") if "Index" in header else None
+
+        def label(row: list[str]) -> str:  # a blank Name is class_<Index>, as the reader names it
+            if row[name].strip() or index is None or len(row) <= index:
+                return row[name].strip()
+            return f"class_{row[index].strip()}"
+
         # In vocabulary.csv a blank vertical cell means "no (further) category".
         return [
-            (row[name].strip(), row[c].strip())
+            (label(row), row[c].strip())
             for row in rows
             for c in cols
             if len(row) > max(cols + [name]) and row[c].strip()
