@@ -292,6 +292,19 @@ def _summary(report: dict) -> str:
     return text
 
 
+def _levels(report: dict) -> str:
+    """With a taxonomy roll-up: the generic-category level's metrics and table."""
+    level = (report.get("levels") or {}).get("category")
+    if not level:
+        return ""
+    method = html.escape(str(report["levels"].get("method", "")))
+    return (
+        f"<h2>Generic categories (roll-up, {method})</h2>\n"
+        f"{_metrics_table({'metrics': level.get('metrics') or {}})}\n"
+        f"{_category_table({'per_category': level.get('per_category') or []})}\n"
+    )
+
+
 def render_html(report: dict) -> str:
     """The ``report.html`` page for ``report`` (images referenced by relative path)."""
     split = html.escape(_split(report))
@@ -308,7 +321,7 @@ def render_html(report: dict) -> str:
 {_summary(report)}
 <h2>Metrics</h2>
 {_metrics_table(report)}
-<h2>Plots</h2>
+{_levels(report)}<h2>Plots</h2>
 {images}
 <h2>Per category</h2>
 {_category_table(report)}

@@ -248,3 +248,17 @@ def test_category_deltas_computed_when_deltas_missing(tmp_path):
     _, page = _render(report, tmp_path)
     comedy = page[page.index("<td>comedy</td>") :].split("</tr>")[0]
     assert comedy.endswith('<td class="num pos">+0.1100</td><td class="num pos">+0.0500</td>')
+
+
+def test_rollup_level_rendered_when_present():
+    from pipelines.eval_report import render_html
+
+    level = {
+        "metrics": {"gap@20": 0.8765},
+        "per_category": [{"name": "Games & <Fun>", "support": 3, "tp": 2, "fp": 0, "fn": 1,
+                          "ap": 0.9, "precision": 1.0, "recall": 0.6667, "f1": 0.8}],
+    }  # fmt: skip
+    page = render_html({"metrics": {}, "levels": {"category": level, "method": "max"}})
+    assert "Generic categories (roll-up, max)" in page
+    assert "0.8765" in page and "Games &amp; &lt;Fun&gt;" in page
+    assert "Generic categories" not in render_html({"metrics": {}})
