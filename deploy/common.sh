@@ -9,10 +9,10 @@ usage() {
 # check_job JOB: the first argument must name a Beam job of the CLI.
 check_job() {
     case "${1:-}" in
-        preprocess | predict | nightly) ;;
+        preprocess | predict | nightly | evaluate | tune-thresholds) ;;
         "" | -h | --help) usage ;;
         *)
-            echo "$(basename "$0"): unknown job '$1' (preprocess, predict or nightly)" >&2
+            echo "$(basename "$0"): unknown job '$1' (preprocess, predict, nightly, evaluate or tune-thresholds)" >&2
             exit 2
             ;;
     esac

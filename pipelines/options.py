@@ -187,6 +187,7 @@ class PredictOptions(PipelineOptions):
         parser.add_argument(
             "--rollup-method",
             default="max",
+            choices=("max", "noisy_or"),
             help="Category score from its members: max or noisy_or (1 - prod(1 - p)).",
         )
         parser.add_argument(

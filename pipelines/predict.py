@@ -130,9 +130,6 @@ def rollup_config(options: PipelineOptions, export_dir: str) -> RollupConfig | N
     opts = options.view_as(PredictOptions)
     if not opts.rollup:
         return None
-    from transforms.taxonomy import METHODS
-
-    jobs.require(opts.rollup_method in METHODS, f"--rollup-method must be one of {METHODS}")
     jobs.require_input(opts.rollup)
     config = RollupConfig(opts.rollup, opts.rollup_column, opts.rollup_method)
     try:

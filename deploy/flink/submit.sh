@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Submits a catalog-tagger Beam job (preprocess, predict or nightly) to Apache
-# Flink through Beam's portable FlinkRunner.
+# Submits a catalog-tagger Beam job (preprocess, predict, nightly, evaluate or
+# tune-thresholds) to Apache Flink through Beam's portable FlinkRunner.
 #
 # Usage (from anywhere; the script works from the repository root):
 #

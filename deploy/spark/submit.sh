@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Submits a catalog-tagger Beam job (preprocess, predict or nightly) to Apache
-# Spark (3.x) through Beam's portable SparkRunner.
+# Submits a catalog-tagger Beam job (preprocess, predict, nightly, evaluate or
+# tune-thresholds) to Apache Spark (3.x) through Beam's portable SparkRunner.
 #
 # Usage (from anywhere; the script works from the repository root):
 #
