@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Classic Dataflow launch of a catalog-tagger Beam job (preprocess, predict,
 # nightly, evaluate or tune-thresholds) from this machine: the pipeline graph
-# is built here, the work runs
-# on Dataflow workers.
+# is built here, the work runs on Dataflow workers.
 #
 # Usage (from anywhere; the script works from the repository root):
 #
