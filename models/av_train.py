@@ -19,7 +19,6 @@ import os
 import sys
 import time
 
-import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
@@ -143,14 +142,10 @@ def build(config: AVTrainConfig, num_classes: int, weight_dtype: str | None = No
     return build_av_model(params, num_classes, rgb_size=sizes[0], audio_size=sizes[1])
 
 
-def evaluate_split(model, dataset, thresholds=None) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Metrics, scores and labels of one split (empty split: ``{}``)."""
+def evaluate_split(model, dataset, thresholds) -> dict:
+    """Metrics of one split at ``thresholds`` (an empty split: ``{}``)."""
     _, scores, labels = predict_scores(model, dataset, "sigmoid")
-    if not len(scores):
-        return {}, scores, labels
-    if thresholds is None:
-        thresholds = metrics.tune_thresholds(scores, labels)
-    return metrics.evaluate(scores, labels, thresholds), scores, labels
+    return metrics.evaluate(scores, labels, thresholds) if len(scores) else {}
 
 
 def train_av(config: AVTrainConfig) -> dict:
@@ -167,7 +162,7 @@ def train_av(config: AVTrainConfig) -> dict:
     _, eval_scores, eval_labels = predict_scores(model, datasets["eval"], "sigmoid")
     thresholds = metrics.tune_thresholds(eval_scores, eval_labels)
     results = {"eval": metrics.evaluate(eval_scores, eval_labels, thresholds)}
-    results["test"] = evaluate_split(model, datasets["test"], thresholds)[0]
+    results["test"] = evaluate_split(model, datasets["test"], thresholds)
     card = model_card(config, labels, results)
     export_dir = os.path.join(config.model_dir, SAVED_MODEL_DIR)
     av_export.export_av_model(export_dir, model, labels, thresholds, card, config.max_model_mb)

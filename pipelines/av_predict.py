@@ -11,6 +11,7 @@ ToTags, WriteTags, dead letters and balanced report (``pipelines/predict.py``).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 
@@ -20,6 +21,7 @@ from apache_beam.metrics import Metrics
 
 from pipelines.catalog_io import DEAD, RECORDS, dead_letter
 from pipelines.inference import ModelHandle, _BatchFn
+from transforms.records import RecordError
 
 
 class DecodeYT8MFn(beam.DoFn):
@@ -30,17 +32,25 @@ class DecodeYT8MFn(beam.DoFn):
         self._sizes, self._max_frames = av["feature_sizes"], av["max_frames"]
         self._decoded = Metrics.counter("predict", "records_decoded")
 
-    def process(self, item):
+    def setup(self):
         from models import yt8m_data
-        from transforms.records import RecordError
 
+        if self._frame_level:
+            self._decode = functools.partial(
+                yt8m_data.decode_frame_example,
+                max_frames=self._max_frames,
+                feature_sizes=self._sizes,
+            )
+        else:
+            self._decode = functools.partial(
+                yt8m_data.decode_video_example, feature_sizes=self._sizes
+            )
+
+    def process(self, item):
         source, data = item
         digest = hashlib.md5(data).hexdigest()
         try:
-            if self._frame_level:
-                record = yt8m_data.decode_frame_example(data, self._max_frames, self._sizes)
-            else:
-                record = yt8m_data.decode_video_example(data, self._sizes)
+            record = self._decode(data)
         except RecordError as err:
             raw = {"bytes": len(data), "md5": digest}
             yield beam.pvalue.TaggedOutput(

@@ -28,6 +28,7 @@ from pipelines.options import CatalogOptions, OutputOptions, PredictOptions, rec
 from pipelines.preprocess import PreprocessConfig
 from pipelines.steps import CleanAndTokenize, Deduplicate
 from transforms.records import AV_FIELDS, AV_FLAG, RecordSchema
+from transforms.taxonomy import rollup_names, rollup_scores
 from transforms.text import TextConfig
 
 CONFIG_FILE = export.PREPROCESS_CONFIG_FILE
@@ -187,8 +188,6 @@ class ToTags(beam.DoFn):
         return [{"label": n, "score": s} for n, s in zip(names, rounded, strict=True)]
 
     def _categories(self, scores, predicted) -> dict:
-        from transforms.taxonomy import rollup_names, rollup_scores
-
         rolled = rollup_scores(scores[None, :], self._taxonomy, self._rollup.method)[0]
         order = np.argsort(-rolled, kind="stable")[: self._k]
         order = order[rolled[order] > 0]
