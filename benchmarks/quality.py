@@ -7,8 +7,12 @@ same videos and splits (video ids read back from the preprocess shards, text
 and labels re-read with the project's record mapping). Every model is scored
 with ``models.metrics`` on test; peer thresholds and C are tuned on eval.
 
-    python benchmarks/quality.py [--catalog netflix|youtube|all] [--output PATH]
-        [--reuse-dir DIR] [--hidden-units N] [--epochs N] [--dropout X] ...
+    python benchmarks/quality.py [--catalog netflix|youtube|youtube_random|all]
+        [--output PATH] [--reuse-dir DIR] [--seeds 3] [--tune-trials 16]
+        [--budget-minutes M] [--hidden-units N] [--epochs N] [--dropout X] ...
+
+The defaults run ``--seeds`` times (different seeds: mean and spread), then
+``train --tune`` once; the peers tune C on eval.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ CATALOGS = {
         "--split-key", "channel_title",
     ],
 }  # fmt: skip
+# The same YouTube videos, split at random by video id instead of by channel.
+CATALOGS["youtube_random"] = CATALOGS["youtube"][:-2]  # no --split-key: video-id hash
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -50,13 +56,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", default=os.path.join(ROOT, "benchmarks/results/quality.json"))
     parser.add_argument("--reuse-dir", help="Keep/reuse preprocess outputs in DIR/<catalog>.")
     parser.add_argument("--no-peers", action="store_true", help="Only train the project model.")
+    parser.add_argument("--seeds", type=int, default=3, help="Runs of the defaults (mean, std).")
+    parser.add_argument(
+        "--tune-trials", type=int, default=16, help="train --tune trials (0: skip)."
+    )
+    parser.add_argument("--budget-minutes", type=float, help="train --tune time budget.")
     for name, kind in zip(HPARAM_FLAGS, (int, int, float, float, int), strict=True):
         parser.add_argument("--" + name.replace("_", "-"), type=kind)
     return parser.parse_args(argv)
 
 
-def preprocess_catalog(name: str, out: str) -> dict:
-    """Runs the preprocess job into ``out`` unless a finished run is already there."""
+def preprocess_catalog(name: str, out: str, extra: tuple = ()) -> dict:
+    """Runs the preprocess job (``extra`` flags added) into ``out`` unless a finished
+    run is already there."""
     from pipelines import cli, preprocess
 
     report_path = os.path.join(out, preprocess.REPORT_FILE)
@@ -64,23 +76,43 @@ def preprocess_catalog(name: str, out: str) -> dict:
         print(f"[{name}] reusing preprocess output in {out}")
         return json.loads(pathlib.Path(report_path).read_text("utf-8"))
     start = time.monotonic()
-    report = preprocess.run(cli.profile_args("local") + CATALOGS[name] + ["--output-dir", out])
+    flags = CATALOGS[name] + list(extra) + ["--output-dir", out]
+    report = preprocess.run(cli.profile_args("local") + flags)
     print(f"[{name}] preprocess: {time.monotonic() - start:.1f} s")
     return report
 
 
-def train_project(name: str, out: str, hparams) -> dict:
+def train_project(name: str, out: str, hparams, tuning=None, with_job: bool = True) -> dict:
     from models.train import TrainConfig, train
 
     with tempfile.TemporaryDirectory(prefix="quality-model-") as model_dir:
-        summary = train(TrainConfig(out, model_dir, hparams))
-        jobs = evaluate_job(name, model_dir, os.path.join(model_dir, "evaluate"))
-    return {
+        summary = train(TrainConfig(out, model_dir, hparams, tuning))
+        job = evaluate_job(name, model_dir, os.path.join(model_dir, "evaluate")) if with_job else {}
+    result = {
         **summary["metrics"]["test"],
-        "evaluate_job": jobs,
         "train_seconds": summary["wall_seconds"],
-        "params": {**dataclasses.asdict(hparams), "best_epoch": summary["best_epoch"]},
+        "params": {**summary["hparams"], "best_epoch": summary["best_epoch"]},
     }
+    if job:
+        result["evaluate_job"] = job
+    if tuning is not None:
+        result["tuning"] = {k: summary["tuning"][k] for k in ("best", "config", "seconds")}
+        result["tuning"]["trials"] = len(summary["tuning"]["trials"])
+    return result
+
+
+def project_over_seeds(name: str, out: str, hparams, seeds: int) -> dict:
+    """The defaults trained with ``seeds`` different seeds: mean, spread and each run."""
+    import numpy as np
+
+    runs = [
+        train_project(name, out, dataclasses.replace(hparams, seed=100 * s), with_job=s == 0)
+        for s in range(seeds)
+    ]
+    keys = ("gap@20", "hit@1", "map", "micro_f1", "train_seconds")
+    mean = {k: float(np.mean([r[k] for r in runs])) for k in keys}
+    spread = {k: float(np.std([r[k] for r in runs])) for k in keys}
+    return {**runs[0], **mean, "std": spread, "runs": runs}
 
 
 def evaluate_job(name: str, model_dir: str, work: str) -> dict:
@@ -219,7 +251,7 @@ def run_sklearn_peers(data: dict) -> dict:
     proba, decision = (lambda m, x: m.predict_proba(x)), (lambda m, x: m.decision_function(x))
     results = {
         "tfidf+logreg": sklearn_peer(logreg, (1, 4, 16), data, features, proba),
-        "tfidf+linearsvc": sklearn_peer(svc, (0.1, 0.5, 1), data, features, decision),
+        "tfidf+linearsvc": sklearn_peer(svc, (0.05, 0.1, 0.2, 0.5, 1), data, features, decision),
     }
     for result in results.values():
         result["train_seconds"] += vector_seconds
@@ -263,12 +295,17 @@ def run_fasttext(data: dict) -> dict:
 
 def run_catalog(name: str, args: argparse.Namespace, work: str) -> dict:
     from models.model import HParams
+    from models.tune import TuneConfig
 
     out = os.path.join(work, name)
     written = preprocess_catalog(name, out)["records"]["written_per_split"]
     splits = {s: written[s] for s in SPLITS}
     overrides = {k: getattr(args, k) for k in HPARAM_FLAGS if getattr(args, k) is not None}
-    models = {"project": train_project(name, out, HParams(**overrides))}
+    hparams = HParams(**overrides)
+    models = {"project": project_over_seeds(name, out, hparams, args.seeds)}
+    if args.tune_trials:
+        tuning = TuneConfig(trials=args.tune_trials, budget_minutes=args.budget_minutes)
+        models["project --tune"] = train_project(name, out, hparams, tuning, with_job=False)
     if not args.no_peers:
         data = peer_data(name, out)
         sizes = {s: len(data[s][0]) for s in SPLITS}
@@ -284,6 +321,9 @@ def print_table(name: str, result: dict) -> None:
     print("|---|---|---|---|---|---|")
     for model, m in result["models"].items():
         row = " | ".join(f"{m[k]:.4f}" for k in ("gap@20", "hit@1", "map", "micro_f1"))
+        spread = m.get("std", {}).get("gap@20")
+        if spread is not None:  # the defaults over seeds: GAP@20 mean ± std
+            row = row.replace(f"{m['gap@20']:.4f}", f"{m['gap@20']:.4f} ± {spread:.4f}", 1)
         print(f"| {model} | {row} | {m['train_seconds']:.1f} |")
     job = result["models"]["project"].get("evaluate_job")
     if job:

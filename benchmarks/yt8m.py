@@ -12,13 +12,24 @@ predictor (``pipelines.predict.run`` on all shards, start-up and model load
 included) and sklearn (read + score + top-20), each pinned to ONE core. Each
 part runs in its own process; peak RSS is that of its largest process.
 
+Every model trains through the CLI users run (``catalog-tagger train --features
+yt8m``, SPECS' flags over the defaults: the "moe" entry IS the README command).
+
+``--holdout-shards N`` (train only): the models and sklearn see only the first
+40 - N shards (split there by id hash as usual: train, eval for early stopping
+and C, test); the last N shards never take part in choosing anything and are
+scored whole ("holdout"). Results go to the file's ``holdout`` section.
+
     python benchmarks/yt8m.py [--models logistic,moe,moe_nogate] [--epochs N]
-        [--skip-sklearn] [--train-only] [--work-dir DIR] [--output PATH]
+        [--skip-sklearn] [--train-only] [--holdout-shards N] [--work-dir DIR]
+        [--output PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import glob
 import json
 import os
 import pathlib
@@ -37,14 +48,18 @@ TOP_K, C_GRID, TUNE_CLASSES = 20, (0.003, 0.01, 0.03), 200
 PINNED = ("predict", "sklearn-predict")  # throughput parts: one core
 ADAM = {"batch_size": 128, "epochs": 15}  # early stopping: patience 3 on eval GAP@20
 NO_GATES = {"input_context_gating": False, "output_context_gating": False}
-SPECS = {  # name: (AVParams overrides, AVTrainParams overrides); tried variants included
+MOE2 = {"model": "moe", "num_mixtures": 2}
+SPECS = {  # name: (AVParams overrides, AVTrainParams overrides over the CLI defaults)
     "logistic": ({"model": "logistic"}, {**ADAM, "learning_rate": 0.01}),
-    "moe": ({"model": "moe", "num_mixtures": 2}, {**ADAM, "learning_rate": 0.002}),
-    "moe_nogate": ({"model": "moe", "num_mixtures": 2, **NO_GATES}, {**ADAM, "learning_rate": 0.002}),
-    "moe_lr01": ({"model": "moe", "num_mixtures": 2}, {**ADAM, "learning_rate": 0.01}),
-    "moe_b512": ({"model": "moe", "num_mixtures": 2}, {**ADAM, "learning_rate": 0.01, "batch_size": 512}),
-    "moe_lr004": ({"model": "moe", "num_mixtures": 2}, {**ADAM, "learning_rate": 0.004}),
-    "moe4": ({"model": "moe", "num_mixtures": 4}, {**ADAM, "learning_rate": 0.002}),
+    "moe": (MOE2, {}),  # README: train --features yt8m --model moe --num-mixtures 2
+    "moe_nogate": ({**MOE2, **NO_GATES}, {}),
+    "moe4": ({"model": "moe", "num_mixtures": 4}, {}),
+    # the learning-rate / batch sweep (run with --holdout-shards 8 and fewer --epochs)
+    "moe_lr002_b128": (MOE2, {"learning_rate": 0.002, "batch_size": 128}),
+    "moe_lr005_b128": (MOE2, {"learning_rate": 0.005, "batch_size": 128}),
+    "moe_lr01_b128": (MOE2, {"learning_rate": 0.01, "batch_size": 128}),
+    "moe_lr005_b256": (MOE2, {"learning_rate": 0.005, "batch_size": 256}),
+    "moe_lr01_b512": (MOE2, {"learning_rate": 0.01, "batch_size": 512}),
 }  # fmt: skip
 
 
@@ -67,27 +82,68 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-sklearn", action="store_true")
     parser.add_argument("--train-only", action="store_true", help="No predict/tools parts.")
     parser.add_argument("--work-dir", help="Keep models in DIR; reuse them if settings match.")
+    parser.add_argument("--holdout-shards", type=int, default=0, help="Hold out the last N.")
     parser.add_argument("--part", help=argparse.SUPPRESS)
     parser.add_argument("--name", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.models = [m for m in args.models.split(",") if m]
+    args.train_only = args.train_only or bool(args.holdout_shards)
     if set(args.models) - set(SPECS):
         parser.error(f"unknown models {sorted(set(args.models) - set(SPECS))}; of {list(SPECS)}")
     return args
 
 
-def spec(name: str, epochs: int | None) -> dict:
+def spec(name: str, epochs: int | None = None, holdout: int = 0) -> dict:
+    """The settings of ``name``; a model's are resolved over the CLI defaults."""
+    extra = {"holdout_shards": holdout} if holdout else {}
     if name == "sklearn":
-        return {"C_grid": list(C_GRID), "tune_classes": TUNE_CLASSES, "max_iter": 300}
+        return {"C_grid": list(C_GRID), "tune_classes": TUNE_CLASSES, "max_iter": 300, **extra}
+    from models.av_train import AVTrainParams
+
     model, train = SPECS[name]
-    return {"model": model, "train": {**train, **({"epochs": epochs} if epochs else {})}}
+    train = {
+        **dataclasses.asdict(AVTrainParams()),
+        **train,
+        **({"epochs": epochs} if epochs else {}),
+    }
+    del train["max_frames"]  # video-level models
+    return {"model": model, "train": train, "cli_flags": cli_flags(SPECS[name]), **extra}
 
 
-def model_dir(work: str, name: str) -> str:
-    return os.path.join(work, "models", name)
+def cli_flags(settings) -> list[str]:
+    flags = []
+    for key, value in {**settings[0], **settings[1]}.items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        flags += ["--" + key.replace("_", "-"), text]
+    return flags
 
 
-def load_arrays() -> tuple:
+def shard_files(holdout: int) -> tuple[list[str], list[str]]:
+    """``(shards to train/eval/test on, held-out shards)``."""
+    files = sorted(glob.glob(SHARDS))
+    return (files[:-holdout], files[-holdout:]) if holdout else (files, [])
+
+
+def data_dir(args) -> str:
+    """All shards, or a directory of links to the non-held-out ones."""
+    if not args.holdout_shards:
+        return DATA
+    chosen = shard_files(args.holdout_shards)[0]
+    path = os.path.join(args.work_dir, f"shards-first{len(chosen)}")
+    os.makedirs(path, exist_ok=True)
+    for file in chosen:
+        link = os.path.join(path, os.path.basename(file))
+        if not os.path.lexists(link):
+            os.symlink(file, link)
+    return path
+
+
+def model_dir(args, name: str) -> str:
+    suffix = f"-holdout{args.holdout_shards}" if args.holdout_shards else ""
+    return os.path.join(args.work_dir, "models", name + suffix)
+
+
+def load_arrays(files: list[str] | None = None) -> tuple:
     """``(video ids, float32 [n, 1152] concat(mean_rgb, mean_audio), bool labels)``."""
     import numpy as np
     import tensorflow as tf
@@ -98,7 +154,7 @@ def load_arrays() -> tuple:
     parse = lambda s: yt8m_data.parse_video_level(s, classes)  # noqa: E731
     ids, xs, ys = [], [], []
     for batch, labels in (
-        tf.data.TFRecordDataset(sorted(tf.io.gfile.glob(SHARDS))).batch(1024).map(parse)
+        tf.data.TFRecordDataset(files or sorted(tf.io.gfile.glob(SHARDS))).batch(1024).map(parse)
     ):
         ids += [v.decode() for v in batch["video_id"].numpy()]
         xs.append(np.concatenate([batch["mean_rgb"], batch["mean_audio"]], axis=1))
@@ -139,7 +195,8 @@ def part_sklearn_fit(args) -> dict:
 
     from models import metrics, yt8m_data
 
-    ids, x, y = load_arrays()
+    files, held_out = shard_files(args.holdout_shards)
+    ids, x, y = load_arrays(files)
     split = np.array([yt8m_data.split_of(i) for i in ids])
     scaler = StandardScaler().fit(x[split == "train"])
     data = {s: (scaler.transform(x[split == s]).astype(np.float32), y[split == s])
@@ -171,8 +228,14 @@ def part_sklearn_fit(args) -> dict:
         compress["eval"][dtype] = metrics.evaluate(scores["eval"], ye, thresholds)
         compress["size_mb"][dtype] = weights[active].nbytes * (1 + 1 / x.shape[1]) / 2**20
     gaps = [compress["eval"][d]["gap@20"] for d in ("float16", "float32")]
-    return {**result, "spec": spec("sklearn", None), "test": compress["test"]["float32"], "eval_gap@20": gaps[1],
-            "compress": {**compress, "gap_change": gaps[0] - gaps[1]}}  # fmt: skip
+    if held_out:
+        hx, hy = load_arrays(held_out)[1:]
+        weights = stacked(model, active)
+        thresholds = metrics.tune_thresholds(linear_scores(xe, *weights), ye)
+        scores = linear_scores(scaler.transform(hx).astype(np.float32), *weights)
+        result["holdout"] = metrics.evaluate(scores, hy, thresholds)
+    return {**result, "spec": spec("sklearn", None, args.holdout_shards), "test": compress["test"]["float32"],
+            "eval_gap@20": gaps[1], "compress": {**compress, "gap_change": gaps[0] - gaps[1]}}  # fmt: skip
 
 
 def part_sklearn_predict(args) -> dict:
@@ -197,29 +260,48 @@ def part_sklearn_predict(args) -> dict:
 
 
 def part_train(args) -> dict:
-    import dataclasses
+    """``catalog-tagger train --features yt8m`` with the spec's flags (the CLI users run)."""
+    from pipelines import cli
 
-    from models.av_models import AVParams
-    from models.av_train import AVTrainConfig, AVTrainParams, train_av
-
-    settings, out = spec(args.name, args.epochs), model_dir(args.work_dir, args.name)
+    settings, out = spec(args.name, args.epochs, args.holdout_shards), model_dir(args, args.name)
     shutil.rmtree(out, ignore_errors=True)  # stale epoch checkpoints would be averaged
-    model, train = AVParams(**settings["model"]), AVTrainParams(**settings["train"])
-    summary = train_av(AVTrainConfig(DATA, out, VOCABULARY, model=model, train=train))
-    return {"spec": settings, "params": dataclasses.asdict(model), "train": dataclasses.asdict(train),
-            "test": summary["metrics"]["test"], "eval_gap@20": summary["metrics"]["eval"]["gap@20"],
-            "train_seconds": summary["wall_seconds"], "best_epoch": summary["best_epoch"],
-            "epochs_run": summary["epochs_run"], "val_gap@20": summary["history"].get("val_gap@20"),
-            "weights_mb": summary["model"]["weights_mb"]}  # fmt: skip
+    flags = cli_flags((settings["model"], settings["train"]))
+    argv = ["train", "--features", "yt8m", "--data-dir", data_dir(args), "--vocabulary",
+            VOCABULARY, "--model-dir", out, *flags]  # fmt: skip
+    if cli.main(argv):
+        raise SystemExit(f"train failed: {' '.join(argv)}")
+    summary = json.loads(pathlib.Path(out, "training_summary.json").read_text("utf-8"))
+    result = {"spec": settings, "params": summary["model"]["params"], "train": summary["model"]["train"],
+              "test": summary["metrics"]["test"], "eval_gap@20": summary["metrics"]["eval"]["gap@20"],
+              "train_seconds": summary["wall_seconds"], "best_epoch": summary["best_epoch"],
+              "epochs_run": summary["epochs_run"], "val_gap@20": summary["history"].get("val_gap@20"),
+              "weights_mb": summary["model"]["weights_mb"]}  # fmt: skip
+    if args.holdout_shards:
+        result["holdout"] = holdout_metrics(out, shard_files(args.holdout_shards)[1])
+    return result
+
+
+def holdout_metrics(trained: str, files: list[str]) -> dict:
+    """The exported model's metrics on every video of ``files`` (its own thresholds)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from models import av_tools, metrics, yt8m_data
+
+    source = av_tools.read_export(trained)
+    serve = tf.saved_model.load(source.export_dir).signatures["features"]
+    scores, labels = [], []
+    for features, y in yt8m_data.video_level_dataset(files, len(source.labels), 1024):
+        inputs = {k: features[k] for k in ("mean_rgb", "mean_audio")}
+        scores.append(serve(**inputs)["probabilities"].numpy())
+        labels.append(y.numpy())
+    return metrics.evaluate(np.concatenate(scores), np.concatenate(labels), source.thresholds)
 
 
 def part_predict(args) -> dict:
     from pipelines import cli, predict
 
-    out, source = (
-        os.path.join(args.work_dir, "predict", args.name),
-        model_dir(args.work_dir, args.name),
-    )
+    out, source = os.path.join(args.work_dir, "predict", args.name), model_dir(args, args.name)
     argv = ["--input", SHARDS, "--model-dir", source, "--output-dir", out]
     stop = clock()  # pipeline construction, model check and load, run, publish
     report = predict.run(cli.profile_args("local") + argv)
@@ -238,16 +320,13 @@ def _tool(name: str, source, out: str, **kwargs) -> dict:
 
 
 def part_tools(args) -> dict:
-    source, out = (
-        model_dir(args.work_dir, args.name),
-        os.path.join(args.work_dir, "tools", args.name),
-    )
+    source, out = model_dir(args, args.name), os.path.join(args.work_dir, "tools", args.name)
     return {"compress": _tool("compress", source, out + "-float16", dtype="float16"),
             "average_last3": _tool("average_checkpoints", source, out + "-avg3", last=3)}  # fmt: skip
 
 
 def part_ensemble(args) -> dict:
-    members = [model_dir(args.work_dir, name) for name in args.name.split("+")]
+    members = [model_dir(args, name) for name in args.name.split("+")]
     return _tool(
         "ensemble", members, os.path.join(args.work_dir, "tools", args.name), tune_weights=True
     )
@@ -258,20 +337,22 @@ PARTS = {"sklearn-fit": part_sklearn_fit, "sklearn-predict": part_sklearn_predic
          "ensemble": part_ensemble}  # fmt: skip
 
 
-def part_file(work: str, part: str, name: str, ext: str = "json") -> str:
-    return os.path.join(work, "parts", f"{part}-{name}.{ext}")
+def part_file(args, part: str, name: str, ext: str = "json") -> str:
+    suffix = f"-holdout{args.holdout_shards}" if args.holdout_shards else ""
+    return os.path.join(args.work_dir, "parts", f"{part}-{name}{suffix}.{ext}")
 
 
 def measure(part: str, name: str, args) -> dict:
     """Runs one part in a child process; adds its peak RSS (its largest reaped process)."""
     cmd = [sys.executable, __file__, "--part", part, "--name", name, "--work-dir", args.work_dir]
     cmd += ["--epochs", str(args.epochs)] if args.epochs else []
+    cmd += ["--holdout-shards", str(args.holdout_shards)]
     env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"}
     if part in PINNED:
         env.update(
             dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1")
         )
-    path, log = part_file(args.work_dir, part, name), part_file(args.work_dir, part, name, "log")
+    path, log = part_file(args, part, name), part_file(args, part, name, "log")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     pathlib.Path(path).unlink(missing_ok=True)
     print(f"[{time.strftime('%H:%M:%S')}] {part} {name} (log: {log})", flush=True)
@@ -293,13 +374,13 @@ def run_part(args) -> int:
     if args.part in PINNED:
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
     result = json.dumps(PARTS[args.part](args), default=float, indent=1)
-    pathlib.Path(part_file(args.work_dir, args.part, args.name)).write_text(result, "utf-8")
+    pathlib.Path(part_file(args, args.part, args.name)).write_text(result, "utf-8")
     return 0
 
 
 def fitted(part: str, name: str, args) -> dict:
     """A train part's result, reused from ``--work-dir`` when its settings match."""
-    path, settings = part_file(args.work_dir, part, name), spec(name, args.epochs)
+    path, settings = part_file(args, part, name), spec(name, args.epochs, args.holdout_shards)
     if args.reuse and os.path.exists(path):
         previous = json.loads(pathlib.Path(path).read_text("utf-8"))
         if previous.get("spec") == settings and "peak_rss_mb" in previous:
@@ -310,7 +391,7 @@ def fitted(part: str, name: str, args) -> dict:
 
 def run_models(args, results: dict) -> None:
     """Each model in turn (sklearn last); the results file is rewritten after each."""
-    models = results["models"] = {}
+    models = results[section(args)] = {}
     for name in args.models + ([] if args.skip_sklearn else ["sklearn"]):
         sk = name == "sklearn"
         models[name] = {"train": fitted("sklearn-fit" if sk else "train", name, args)}
@@ -373,6 +454,28 @@ def print_tables(models: dict) -> None:
             print(f"| {name} | " + " | ".join(cells) + f" |{' ' + errors if errors else ''}")
 
 
+def section(args) -> str:
+    return "holdout" if args.holdout_shards else "models"
+
+
+def print_holdout(models: dict, names: list[str]) -> None:
+    print(
+        "\n| model | flags | epochs (best) | eval GAP@20 | test GAP@20 | held-out GAP@20 | train s |"
+    )
+    print("|---" * 7 + "|")
+    for name in names:
+        fit = models.get(name, {}).get("train", {})
+        if "holdout" not in fit:
+            print(f"| {name} | failed: {fit.get('error')} |" + " |" * 5)
+            continue
+        train = fit["spec"].get("train", {})
+        flags = f"lr {train.get('learning_rate', '-')}, batch {train.get('batch_size', '-')}"
+        epochs = f"{fit['epochs_run']} ({fit['best_epoch']})" if "epochs_run" in fit else "-"
+        gaps = [fit["eval_gap@20"], fit["test"]["gap@20"], fit["holdout"]["gap@20"]]
+        print(f"| {name} | {flags} | {epochs} | " + " | ".join(f"{g:.4f}" for g in gaps)
+              + f" | {fit['train_seconds']:.0f} |")  # fmt: skip
+
+
 def write_results(path: str, results: dict) -> dict:
     """Merges into an existing results file (models measured earlier are kept)."""
     previous = json.loads(pathlib.Path(path).read_text("utf-8")) if os.path.exists(path) else {}
@@ -381,11 +484,13 @@ def write_results(path: str, results: dict) -> dict:
         runs[previous.pop("command")] = {
             k: previous.pop(k, None) for k in ("machine", "total_seconds")
         }
-    models = previous.get("models", {})
-    for name, entry in results["models"].items():  # same training: keep its other parts
-        same = models.get(name, {}).get("train") == entry["train"]
-        models[name] = {**models[name], **entry} if same else entry
-    merged = {**previous, **results, "runs": {**runs, **results["runs"]}, "models": models}
+    merged = {**previous, **results, "runs": {**runs, **results["runs"]}}
+    for key in ("models", "holdout"):
+        models = previous.get(key, {})
+        for name, entry in results.get(key, {}).items():  # same training: keep its other parts
+            same = models.get(name, {}).get("train") == entry["train"]
+            models[name] = {**models[name], **entry} if same else entry
+        merged[key] = models
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     pathlib.Path(path).write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n", "utf-8")
     return merged
@@ -406,7 +511,11 @@ def main(argv: list[str] | None = None) -> int:
     run_models(args, results)
     run["machine"]["load_average_end"] = os.getloadavg()
     run["total_seconds"] = round(time.monotonic() - start, 1)
-    print_tables(write_results(args.output, results)["models"])
+    merged = write_results(args.output, results)
+    if args.holdout_shards:
+        print_holdout(merged["holdout"], names)
+    else:
+        print_tables(merged["models"])
     print(f"\nwrote {args.output}")
     print(f"\nReproduce from the repo root ({run['total_seconds'] / 60:.0f} min here): {command}")
     print("Shared 2-core VM: timings are noisy. Throughput parts are pinned to one core; "

@@ -26,9 +26,6 @@ import tf_keras as keras
 __all__ = ["ContextGating", "FrameMask", "MixtureOfExperts", "NetVLAD", "StoredDense"]
 
 WEIGHT_DTYPES = ("float32", "float16")
-# p is clipped to [EPS, 1 - EPS] before taking logits; 1 - 1e-7 is representable
-# (to ~1.2e-7) in float32, so sigmoid(logit(p)) == p to ~1e-6.
-EPS = 1e-7
 
 
 def _is_int(value, minimum: int) -> bool:
@@ -159,9 +156,11 @@ class MixtureOfExperts(_StoredWeights):
         p       = p * sigmoid(p @ Wo + bo)                    # output_context_gating
                                                               # (gated MoE, Miech et al. 2017)
 
-    and returns ``log(p) - log1p(-p)`` with p clipped to [1e-7, 1 - 1e-7], so
-    that ``sigmoid(output) == p`` and the head fits losses with
-    ``from_logits=True``. ``l2`` regularises Wg and We as in the starter code.
+    and returns ``log(p) - log(1 - p)``, so that ``sigmoid(output) == p`` and the
+    head fits losses with ``from_logits=True``. Both logs are computed in log
+    space (``logsumexp`` of log-gates plus ``log_sigmoid(+-expert)``; the dummy's
+    gate counts towards 1 - p), so saturated experts keep finite, non-zero
+    gradients. ``l2`` regularises Wg and We as in the starter code.
     """
 
     def __init__(self, num_classes, num_mixtures=2, output_context_gating=False, l2=0.0, **kwargs):
@@ -204,15 +203,22 @@ class MixtureOfExperts(_StoredWeights):
     def call(self, inputs):
         c, m = self.num_classes, self.num_mixtures
         gates = tf.matmul(inputs, self._cast(self.gating_kernel))
-        gates = tf.nn.softmax(tf.reshape(gates, [-1, c, m + 1]), axis=-1)
+        log_gates = tf.nn.log_softmax(tf.reshape(gates, [-1, c, m + 1]), axis=-1)
         experts = tf.matmul(inputs, self._cast(self.expert_kernel)) + self.expert_bias
-        experts = tf.sigmoid(tf.reshape(experts, [-1, c, m]))
-        p = tf.reduce_sum(gates[:, :, :m] * experts, axis=-1)
-        if self.output_context_gating:
-            gate = tf.matmul(p, self._cast(self.output_gate_kernel)) + self.output_gate_bias
-            p = p * tf.sigmoid(gate)
-        p = tf.clip_by_value(p, EPS, 1.0 - EPS)
-        return tf.math.log(p) - tf.math.log1p(-p)
+        experts = tf.reshape(experts, [-1, c, m])
+        real = log_gates[:, :, :m]  # the last gate is the dummy "no" expert's
+        log_p = tf.reduce_logsumexp(real + tf.math.log_sigmoid(experts), axis=-1)
+        log_q = tf.reduce_logsumexp(  # log(1 - p): the dummy's gate plus each expert's "no"
+            tf.concat([real + tf.math.log_sigmoid(-experts), log_gates[:, :, m:]], -1), axis=-1
+        )
+        if self.output_context_gating:  # p' = p * s, 1 - p' = (1 - p) + p * (1 - s)
+            gate = tf.matmul(tf.exp(log_p), self._cast(self.output_gate_kernel))
+            gate = gate + self.output_gate_bias
+            log_q = tf.math.reduce_logsumexp(
+                tf.stack([log_q, log_p + tf.math.log_sigmoid(-gate)]), axis=0
+            )
+            log_p = log_p + tf.math.log_sigmoid(gate)
+        return log_p - log_q
 
     def get_config(self):
         return {

@@ -40,6 +40,7 @@ from models.av_layers import (
     StoredDense,
 )
 from models.layers import SparseDense, sparse_input
+from models.priors import init_output_bias
 
 RGB_SIZE = 1024
 AUDIO_SIZE = 128
@@ -59,7 +60,7 @@ class AVParams:
     """Hyperparameters of the audio/visual models (see ``AV_HELP``)."""
 
     model: str = "moe"
-    num_mixtures: int = 4
+    num_mixtures: int = 2
     input_context_gating: bool = True
     output_context_gating: bool = True
     hidden_size: int = 1024
@@ -242,8 +243,14 @@ def build_av_model(
     *,
     rgb_size: int = RGB_SIZE,
     audio_size: int = AUDIO_SIZE,
+    label_prior=None,
 ) -> keras.Model:
-    """The registry model ``params.model``; ``frame_level`` (if given) must match it."""
+    """The registry model ``params.model``; ``frame_level`` (if given) must match it.
+
+    ``label_prior`` (float [num_classes], e.g. train positives / train videos)
+    sets the output biases so that the new model predicts about the prior
+    (see :func:`init_output_bias`); None leaves them at 0 (p = 0.5 or below).
+    """
     builder = MODELS.get(params.model)
     if builder is None:
         raise ValueError(
@@ -256,7 +263,8 @@ def build_av_model(
         raise ValueError(
             f"Model {params.model!r} is {level}-level. Received: frame_level={frame_level!r}"
         )
-    return builder(params, num_classes, rgb_size=rgb_size, audio_size=audio_size)
+    model = builder(params, num_classes, rgb_size=rgb_size, audio_size=audio_size)
+    return init_output_bias(model, label_prior)
 
 
 def build_fusion_model(
@@ -267,6 +275,7 @@ def build_fusion_model(
     text_units: int = 256,
     rgb_size: int = RGB_SIZE,
     audio_size: int = AUDIO_SIZE,
+    label_prior=None,
 ) -> keras.Model:
     """Text + video-level AV fusion that accepts any subset of the two modalities.
 
@@ -275,7 +284,8 @@ def build_fusion_model(
     ``relu(StoredDense(hidden_size))``. Each tower is multiplied by its
     presence flag and ``[text * has_text, av * has_av, has_text, has_av]``
     goes to the MoE head (logistic if ``num_mixtures == 0``); a missing
-    modality therefore contributes exactly nothing. ``params.model`` is unused.
+    modality therefore contributes exactly nothing. ``params.model`` is unused;
+    ``label_prior`` as in :func:`build_av_model`.
     """
     if not _is_int(text_units, 1):
         raise ValueError(f"Invalid text_units. Received: text_units={text_units!r}")
@@ -296,7 +306,8 @@ def build_fusion_model(
     text = keras.layers.Multiply(name="text_present")([text, inputs["has_text"]])
     av = keras.layers.Multiply(name="av_present")([av, inputs["has_av"]])
     x = keras.layers.Concatenate(name="fused")([text, av, inputs["has_text"], inputs["has_av"]])
-    return keras.Model(inputs, _head(x, params, num_classes, seeds), name="fusion")
+    model = keras.Model(inputs, _head(x, params, num_classes, seeds), name="fusion")
+    return init_output_bias(model, label_prior)
 
 
 def model_weights_mb(model: keras.Model) -> float:

@@ -19,16 +19,16 @@ import dataclasses
 import datetime
 import json
 import os
-import re
 from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
 
 from models import av_ensemble, av_export, av_train, export, metrics
+from models import checkpoints as weight_files
 from models.av_layers import WEIGHT_DTYPES
 from models.av_models import model_weights_mb, transfer_weights
-from models.train import predict_scores
+from models.loop import predict_scores
 from pipelines.jobs import JobError, prepare_output_dir, require
 
 CARD_AV = av_export.CARD_AV
@@ -173,14 +173,8 @@ def compress(model_dir, output_dir, dtype="float16", data=None, max_model_mb=Non
 
 
 def epoch_checkpoints(model_dir: str) -> dict[int, str]:
-    """``{epoch: checkpoint prefix}`` of the ``checkpoints/epoch-NNN`` weights."""
-    pattern = os.path.join(model_dir, av_train.CHECKPOINTS, "epoch-*.index")
-    found = {}
-    for path in tf.io.gfile.glob(pattern):
-        match = re.fullmatch(r"epoch-(\d+)\.index", os.path.basename(path))
-        if match:
-            found[int(match.group(1))] = path[: -len(".index")]
-    return dict(sorted(found.items()))
+    """``{epoch: checkpoint path}`` of the ``checkpoints/epoch-NNN`` weights."""
+    return weight_files.epoch_checkpoints(os.path.join(model_dir, av_train.CHECKPOINTS))
 
 
 def select_epochs(available: dict, model_dir: str, last=None, epochs=None) -> list[int]:
@@ -212,7 +206,7 @@ def average_into(model, checkpoints: dict[str, str], each=None) -> None:
     """
     sums = None
     for name, path in checkpoints.items():
-        model.load_weights(path).expect_partial()
+        weight_files.load_weights(model, path)
         if each is not None:
             each(name)
         values = [np.asarray(w, np.float64) for w in model.get_weights()]

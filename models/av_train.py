@@ -6,7 +6,8 @@ every epoch with early stopping that restores the best weights
 (``models.metrics``) on eval and test, and one SavedModel with a model card.
 Splits come from a hash of the video id (``transforms.splits``), so a video
 keeps its split across runs, readers and the Beam predictor. Every epoch's
-weights are kept under ``checkpoints/epoch-NNN`` for checkpoint averaging.
+weights (not the optimizer state) are kept as ``checkpoints/epoch-NNN.h5`` for
+checkpoint averaging. The output biases start at the train split's label prior.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ import tf_keras as keras
 
 from models import av_export, metrics, yt8m_data
 from models.av_models import MODELS, AVParams, build_av_model
-from models.train import SUMMARY_FILE, EvalAndKeepBest, predict_scores
+from models.checkpoints import WeightsOnlyCheckpoint
+from models.loop import EvalAndKeepBest, predict_scores
+from models.priors import label_prior
+from models.train import SUMMARY_FILE
 from pipelines.jobs import JobError, require
 from transforms.splits import SplitConfig
 
@@ -36,9 +40,9 @@ CHECKPOINTS = "checkpoints"
 class AVTrainParams:
     """Optimisation settings (the model's own are ``AVParams``)."""
 
-    learning_rate: float = 1e-3
-    batch_size: int = 256
-    epochs: int = 20
+    learning_rate: float = 0.005  # with batch 128: see the README's YouTube-8M sweep
+    batch_size: int = 128
+    epochs: int = 8
     patience: int = 3
     max_frames: int = 300
 
@@ -118,9 +122,7 @@ def _fit(model, config: AVTrainConfig, datasets: dict):
     keeper = EvalAndKeepBest(
         datasets["eval"], "sigmoid", hp.patience, os.path.join(checkpoints, "best")
     )
-    every_epoch = keras.callbacks.ModelCheckpoint(
-        os.path.join(checkpoints, "epoch-{epoch:03d}"), save_weights_only=True
-    )
+    every_epoch = WeightsOnlyCheckpoint(checkpoints)  # weights only, no Adam state
     history = model.fit(
         datasets["train"].map(lambda features, y: (_inputs(features), y)),
         epochs=hp.epochs,
@@ -134,12 +136,27 @@ def _inputs(features: dict) -> dict:
     return {name: value for name, value in features.items() if name != "video_id"}
 
 
-def build(config: AVTrainConfig, num_classes: int, weight_dtype: str | None = None):
+def build(config: AVTrainConfig, num_classes: int, weight_dtype: str | None = None, prior=None):
+    """The configured model; ``prior`` (per class) sets its initial output biases."""
     params = config.model
     if weight_dtype:
         params = dataclasses.replace(params, weight_dtype=weight_dtype)
     sizes = list(feature_sizes(config.frame_level).values())
-    return build_av_model(params, num_classes, rgb_size=sizes[0], audio_size=sizes[1])
+    return build_av_model(
+        params, num_classes, rgb_size=sizes[0], audio_size=sizes[1], label_prior=prior
+    )
+
+
+def train_prior(config: AVTrainConfig, num_classes: int, files: list[str]):
+    """The train split's label prior (labels only: no features are parsed)."""
+    compression = "GZIP" if files[0].endswith(".gz") else None
+    labels = yt8m_data.labels_dataset(
+        files, num_classes, frame_level=config.frame_level, split="train",
+        split_config=config.split, compression=compression)  # fmt: skip
+    try:
+        return label_prior(labels, num_classes)
+    except ValueError:
+        raise JobError(f"no train videos in {config.data!r}") from None
 
 
 def evaluate_split(model, dataset, thresholds) -> dict:
@@ -153,7 +170,7 @@ def train_av(config: AVTrainConfig) -> dict:
     files, labels = shard_paths(config.data), label_names(config)
     datasets = make_datasets(config, len(labels), files)
     keras.utils.set_random_seed(config.model.seed)
-    model = build(config, len(labels))
+    model = build(config, len(labels), prior=train_prior(config, len(labels), files))
     av_export.check_size(model, config.max_model_mb)
     start = time.monotonic()
     keeper, history = _fit(model, config, datasets)

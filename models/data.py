@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
@@ -115,3 +116,33 @@ def fusion_inputs(parsed: dict) -> dict:
     has_text = tf.cast(parsed["num_tokens"] > 0, tf.float32)[:, None]
     av = {name: parsed[name] for name in AV_FIELDS}
     return {**av, "has_text": has_text, AV_FLAG: tf.reshape(parsed[AV_FLAG], [-1, 1])}
+
+
+def oov_bucket_ids(vocabulary: list[bytes], num_oov_buckets: int) -> np.ndarray:
+    """The OOV bucket each vocabulary word would hash to if it were unseen: the
+    fast string hash that tf.Transform's vocabulary lookup uses for unseen words
+    (``StaticVocabularyTable``'s default), offset by the vocabulary size."""
+    if not num_oov_buckets or not vocabulary:
+        return np.zeros([len(vocabulary)], np.int64)
+    words = tf.constant(vocabulary, tf.string)
+    return (tf.strings.to_hash_bucket_fast(words, num_oov_buckets) + len(vocabulary)).numpy()
+
+
+def with_oov_noise(dataset: tf.data.Dataset, bucket_of: np.ndarray, rate: float, seed: int):
+    """Replaces a fraction ``rate`` of each video's known words by their OOV bucket
+    (``oov_bucket_ids``), so the buckets learn what an unseen word means and rare
+    words are not memorised through them. Training batches only."""
+    table = tf.constant(bucket_of, tf.int64)
+    vocab_size = len(bucket_of)
+
+    def noise(features, labels):
+        bow = features[FEATURES]
+        column = bow.indices[:, 1]
+        draw = tf.random.uniform(tf.shape(column), seed=seed) < rate
+        hit = draw & (column < vocab_size)
+        swapped = tf.where(hit, tf.gather(table, tf.minimum(column, vocab_size - 1)), column)
+        indices = tf.stack([bow.indices[:, 0], swapped], axis=1)
+        noisy = tf.sparse.reorder(tf.SparseTensor(indices, bow.values, bow.dense_shape))
+        return {**features, FEATURES: noisy}, labels
+
+    return dataset.map(noise, num_parallel_calls=tf.data.AUTOTUNE)

@@ -18,7 +18,7 @@ import numbers
 import tensorflow as tf
 import tf_keras as keras
 
-__all__ = ["SparseDense", "sparse_input"]
+__all__ = ["MeanProbabilityLogits", "SparseDense", "sparse_input"]
 
 
 def _is_positive_int(value) -> bool:
@@ -223,3 +223,35 @@ def sparse_input(input_dim: int, name: str = "bow") -> keras.Input:
             f"`input_dim` must be a positive integer. Received: input_dim={input_dim!r}"
         )
     return keras.Input(shape=(int(input_dim),), sparse=True, dtype=tf.float32, name=name)
+
+
+@keras.utils.register_keras_serializable(package="catalog_tagger")
+class MeanProbabilityLogits(keras.layers.Layer):
+    """Logits whose probabilities are the mean of several models' probabilities.
+
+    An ensemble of seeds (or checkpoints) exported as one graph that still
+    outputs logits: for ``sigmoid``, ``logit(mean_i sigmoid(z_i))`` computed in
+    log space (``logsumexp`` of ``log_sigmoid``), so saturated members keep
+    finite outputs; for ``softmax``, ``log(mean_i softmax(z_i))``.
+
+    Args:
+      loss: ``"sigmoid"`` or ``"softmax"``, the members' output kind.
+    """
+
+    def __init__(self, loss: str = "sigmoid", **kwargs):
+        super().__init__(**kwargs)
+        if loss not in ("sigmoid", "softmax"):
+            raise ValueError(f"`loss` must be 'sigmoid' or 'softmax'. Received: loss={loss!r}")
+        self.loss = loss
+
+    def call(self, inputs):
+        logits = tf.stack(list(inputs), axis=0)
+        log_n = tf.math.log(tf.cast(tf.shape(logits)[0], logits.dtype))
+        if self.loss == "softmax":
+            return tf.reduce_logsumexp(tf.nn.log_softmax(logits), axis=0) - log_n
+        log_p = tf.reduce_logsumexp(tf.math.log_sigmoid(logits), axis=0) - log_n
+        log_q = tf.reduce_logsumexp(tf.math.log_sigmoid(-logits), axis=0) - log_n
+        return log_p - log_q
+
+    def get_config(self):
+        return {**super().get_config(), "loss": self.loss}

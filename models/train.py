@@ -8,26 +8,35 @@ eval and test, and one exported SavedModel with a model card.
 from __future__ import annotations
 
 import dataclasses
-import datetime
+import functools
 import json
 import logging
 import os
-import sys
+import tempfile
 import time
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
-from models import export, metrics
-from models.data import FEATURES, DataSpec, make_dataset, shard_files
-from models.model import HParams, build_model, loss_fn, probabilities
+from models import export, metrics, tune
+from models.card import model_card
+from models.data import (
+    DataSpec,
+    make_dataset,
+    oov_bucket_ids,
+    shard_files,
+    with_oov_noise,
+)
+from models.loop import LoopConfig, predict_scores
+from models.loop import fit as loop_fit
+from models.model import HParams, build_model, ensemble_model, prior_logits
+from models.tune import TuneConfig
 from pipelines.jobs import JobError, require
+from transforms.features import TOKENS_VOCAB
 
 SUMMARY_FILE = "training_summary.json"
 SAVED_MODEL_DIR = "saved_model"
-HEADLINE = "gap@20"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +44,7 @@ class TrainConfig:
     data_dir: str
     model_dir: str
     hparams: HParams = HParams()
+    tune: TuneConfig | None = None  # train --tune: search the settings first
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,54 +80,6 @@ def _read_json(path: str) -> dict:
         return json.load(handle)
 
 
-def model_inputs(features: dict):
-    """What the model takes from a batch's features: the text ``bow``, or every
-    feature but ``video_id`` (fusion and audio/visual models' named inputs)."""
-    if FEATURES in features and len(features) <= 2:  # bow (+ video_id): the text model
-        return features[FEATURES]
-    return {name: value for name, value in features.items() if name != "video_id"}
-
-
-def predict_scores(model, dataset: tf.data.Dataset, loss: str):
-    """``(video_ids, probabilities, labels)`` as numpy arrays over a dataset."""
-    ids, scores, labels = [], [], []
-    for features, y in dataset:
-        inputs = model_inputs(features)
-        scores.append(probabilities(model(inputs, training=False), loss).numpy())
-        ids.append(features["video_id"].numpy())
-        labels.append(y.numpy())
-    if not scores:
-        return np.zeros([0], object), np.zeros([0, 0], np.float32), np.zeros([0, 0], np.float32)
-    return np.concatenate(ids), np.concatenate(scores), np.concatenate(labels)
-
-
-class EvalAndKeepBest(keras.callbacks.Callback):
-    """Eval GAP@20 (and Hit@1, mAP) each epoch; early stopping on GAP@20;
-    the best weights are checkpointed and restored at the end."""
-
-    def __init__(self, dataset, loss: str, patience: int, checkpoint: str):
-        super().__init__()
-        self._dataset, self._loss, self._patience = dataset, loss, patience
-        self._checkpoint = checkpoint
-        self.best, self.best_epoch, self._wait = -1.0, -1, 0
-
-    def on_epoch_end(self, epoch, logs=None):
-        _, scores, labels = predict_scores(self.model, self._dataset, self._loss)
-        result = metrics.evaluate(scores, labels)
-        for name, value in result.items():
-            logs[f"val_{name}"] = value
-        if result[HEADLINE] > self.best:
-            self.best, self.best_epoch, self._wait = result[HEADLINE], epoch, 0
-            self.model.save_weights(self._checkpoint)
-        else:
-            self._wait += 1
-            self.model.stop_training = self._wait > self._patience
-
-    def on_train_end(self, logs=None):
-        if self.best_epoch >= 0:
-            self.model.load_weights(self._checkpoint)
-
-
 def _check_model_dir(model_dir: str, spec: DataSpec) -> None:
     labels_path = os.path.join(model_dir, SAVED_MODEL_DIR, export.EXTRA_DIR, export.LABELS_FILE)
     if tf.io.gfile.exists(labels_path):
@@ -139,44 +101,126 @@ def unseen_labels(report: dict, spec: DataSpec) -> dict:
     }  # fmt: skip
 
 
-def _fit(data: TrainingData, config: TrainConfig, datasets: dict):
-    hp = config.hparams
-    keras.utils.set_random_seed(hp.seed)
-    model = build_model(data.spec.input_dim, data.spec.num_labels, hp, data.spec.av_sizes)
-    model.compile(optimizer=keras.optimizers.Adam(hp.learning_rate), loss=loss_fn(hp))
-    checkpoint = os.path.join(config.model_dir, "checkpoints", "best")
-    keeper = EvalAndKeepBest(datasets["eval_batches"], hp.loss, hp.patience, checkpoint)
-    board = keras.callbacks.TensorBoard(os.path.join(config.model_dir, "tensorboard"))
-    history = model.fit(
-        datasets["train"].map(lambda f, y: (model_inputs(f), y)),
-        epochs=hp.epochs,
-        callbacks=[keeper, board],
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
-    return model, keeper, history
+def _datasets(data: TrainingData, hp: HParams) -> dict:
+    """train (shuffled, with OOV noise if asked), eval, train+eval (for the refit), test."""
+    make = lambda splits, shuffle=False: make_dataset(  # noqa: E731
+        [f for s in splits for f in data.files[s]], data.output, data.spec,
+        hp.batch_size, shuffle, hp.seed,
+    )  # fmt: skip
+    train, refit = make(["train"], True), make(["train", "eval"], True)
+    if hp.oov_rate:
+        require(data.spec.oov_buckets > 0, "--oov-rate needs preprocess --oov-buckets > 0")
+        buckets = oov_bucket_ids(
+            data.output.vocabulary_by_name(TOKENS_VOCAB), data.spec.oov_buckets
+        )
+        train, refit = (with_oov_noise(d, buckets, hp.oov_rate, hp.seed) for d in (train, refit))
+    has_eval = bool(data.files["eval"])
+    return {
+        "train": train,
+        "refit": refit,
+        "eval": make(["eval"]) if has_eval else None,
+        "test": make(["test"]) if data.files["test"] else None,
+    }
 
 
-def train(config: TrainConfig) -> dict:
-    """Trains, evaluates, exports; returns the training summary."""
+def label_prior_bias(data: TrainingData, loss: str):
+    """Output biases at the train split's label log-prior (``models.model.prior_logits``)."""
+    counts = data.preprocess_report.get("labels", {}).get("train", {})
+    train_videos = data.preprocess_report["records"]["written_per_split"]["train"]
+    return prior_logits([counts.get(n, 0) for n in data.spec.label_names], train_videos, loss)
+
+
+def _member(data, hp: HParams, seed: int, train, eval_batches, epochs: int, work: str, on_epoch):
+    """One seed's model fitted by the shared loop; ``(model, history, best_epoch)``."""
+    keras.utils.set_random_seed(seed)
+    member_hp = dataclasses.replace(hp, seed=seed)
+    model = build_model(data.spec.input_dim, data.spec.num_labels, member_hp,
+                        data.spec.av_sizes, label_prior_bias(data, hp.loss), f"member_{seed}")  # fmt: skip
+    loop = LoopConfig(hp.learning_rate, epochs, hp.patience, hp.loss, work)
+    history, best = loop_fit(model, train, eval_batches, loop, on_epoch)
+    return model, history, best
+
+
+def fit_models(data: TrainingData, hp: HParams, datasets: dict, work: str, on_epoch=None):
+    """Every seed chosen on eval, then (``refit``) retrained on train + eval for its
+    chosen epoch count. Returns ``(final model, selection eval scores, runs)``: the
+    eval scores come from the models chosen on eval, before any refit."""
+    selected, runs = [], []
+    for i in range(1 if data.spec.fusion else hp.seeds):  # fusion models: one seed
+        seed = hp.seed + i
+        report = on_epoch if i == 0 else None  # pruning watches the first seed
+        model, history, best = _member(data, hp, seed, datasets["train"], datasets["eval"],
+                                       hp.epochs, os.path.join(work, f"seed-{seed}"), report)  # fmt: skip
+        selected.append(model)
+        runs.append({"seed": seed, "best_epoch": best, "epochs_run": len(history.epoch),
+                     "history": {k: [float(x) for x in v] for k, v in history.history.items()}})  # fmt: skip
+    chosen = ensemble_model(selected, hp.loss)
+    eval_scores = predict_scores(chosen, datasets["eval"], hp.loss) if datasets["eval"] else None
+    if not (hp.refit and datasets["eval"]):
+        return chosen, eval_scores, runs
+    refitted = [
+        _member(data, hp, run["seed"], datasets["refit"], None, run["best_epoch"],
+                os.path.join(work, f"refit-{run['seed']}"), None)[0]
+        for run in runs
+    ]  # fmt: skip
+    return ensemble_model(refitted, hp.loss), eval_scores, runs
+
+
+def fit_trial(data: TrainingData, base: HParams, params: dict, on_epoch) -> tuple:
+    """One ``--tune`` trial: ``(eval GAP@20, best epoch)`` of ``params`` on ``base``."""
+    hp = tune.trial_hparams(base, params)
+    tf.config.experimental.enable_op_determinism()  # a trial is the same on any worker
+    with tempfile.TemporaryDirectory(prefix="tune-trial-") as work:
+        model, _, runs = fit_models(data, hp, _datasets(data, hp), work, on_epoch)
+    _, scores, labels = predict_scores(model, make_dataset(
+        data.files["eval"], data.output, data.spec, hp.batch_size), hp.loss)  # fmt: skip
+    return metrics.gap_at_k(scores, labels), runs[0]["best_epoch"]
+
+
+def sequential_rounds(data: TrainingData, base: HParams):
+    """``run_round`` for ``tune.search``: the round's trials one after another here."""
+    return lambda specs: [tune.run_trial(s, functools.partial(fit_trial, data, base))
+                          for s in specs]  # fmt: skip
+
+
+def tuned_hparams(data: TrainingData, config: TrainConfig, run_round=None):
+    """``(hparams, tuning summary)``: the best trial's settings on the given ones."""
+    require(data.files["eval"], "--tune needs an eval split to choose on")
+    start = time.monotonic()
+    history = tune.search(config.tune, run_round or sequential_rounds(data, config.hparams))
+    best = tune.best_trial(history)
+    tune.log_hparams(os.path.join(config.model_dir, "tensorboard", "tune"), history)
+    summary = {"trials": history, "best": best, "config": dataclasses.asdict(config.tune),
+               "seconds": round(time.monotonic() - start, 1)}  # fmt: skip
+    return dataclasses.replace(config.hparams, **best["params"]), summary
+
+
+def train(config: TrainConfig, run_round=None) -> dict:
+    """Trains (after ``--tune``'s search if asked), evaluates, exports; returns the
+    training summary. ``run_round`` runs a round of tuning trials (default: here)."""
     data = load_training_data(config.data_dir)
     _check_model_dir(config.model_dir, data.spec)
-    hp = config.hparams
-    make = lambda split, shuffle=False: make_dataset(  # noqa: E731
-        data.files[split], data.output, data.spec, hp.batch_size, shuffle, hp.seed
-    )
-    has_eval = bool(data.files["eval"])
-    datasets = {"train": make("train", True), "eval_batches": make("eval" if has_eval else "train")}
+    hp, tuning = config.hparams, None
+    if config.tune is not None:
+        hp, tuning = tuned_hparams(data, config, run_round)
+        config = dataclasses.replace(config, hparams=hp)
+    datasets = _datasets(data, hp)
     start = time.monotonic()
-    model, keeper, history = _fit(data, config, datasets)
+    model, eval_scores, runs = fit_models(data, hp, datasets, config.model_dir)
     seconds = time.monotonic() - start
-    _, eval_scores, eval_labels = predict_scores(model, datasets["eval_batches"], hp.loss)
-    thresholds = metrics.tune_thresholds(eval_scores, eval_labels)
-    results = {"eval": metrics.evaluate(eval_scores, eval_labels, thresholds)}
-    if data.files["test"]:
-        _, scores, labels = predict_scores(model, make("test"), hp.loss)
+    if eval_scores is None:  # no eval split: thresholds from train, as before
+        eval_scores = predict_scores(model, make_dataset(data.files["train"], data.output,
+                                                         data.spec, hp.batch_size), hp.loss)  # fmt: skip
+    _, scores, labels = eval_scores
+    thresholds = metrics.tune_thresholds(scores, labels)
+    results = {"eval": metrics.evaluate(scores, labels, thresholds)}
+    if datasets["test"] is not None:
+        _, scores, labels = predict_scores(model, datasets["test"], hp.loss)
         results["test"] = metrics.evaluate(scores, labels, thresholds)
-    summary = _summary(data, config, history, keeper, results, seconds)
+    summary = _summary(data, config, runs, results, seconds)
     card = _model_card(data, hp, results)
+    if tuning:
+        summary["tuning"] = card["tuning"] = tuning
     extras = {
         export.THRESHOLDS_FILE: dict(
             zip(data.spec.label_names, map(float, thresholds), strict=True)
@@ -192,14 +236,16 @@ def train(config: TrainConfig) -> dict:
     return summary
 
 
-def _summary(data, config, history, keeper, results, seconds) -> dict:
-    epochs = len(history.history.get("loss", []))
+def _summary(data, config, runs, results, seconds) -> dict:
+    epochs = sum(run["epochs_run"] for run in runs)
+    epochs += sum(run["best_epoch"] for run in runs) if config.hparams.refit else 0
     train_examples = data.preprocess_report["records"]["written_per_split"]["train"]
     return {
         "hparams": dataclasses.asdict(config.hparams),
-        "epochs_run": epochs,
-        "best_epoch": keeper.best_epoch + 1,
-        "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+        "epochs_run": runs[0]["epochs_run"],
+        "best_epoch": runs[0]["best_epoch"],
+        "history": runs[0]["history"],
+        "seeds": runs,
         "wall_seconds": round(seconds, 3),
         "examples_per_second": round(train_examples * epochs / max(seconds, 1e-9), 1),
         "metrics": results,
@@ -210,20 +256,11 @@ def _summary(data, config, history, keeper, results, seconds) -> dict:
 def _model_card(data: TrainingData, hp: HParams, results: dict) -> dict:
     import apache_beam
 
-    now = datetime.datetime.now(datetime.UTC)
-    return {
-        "model_version": now.strftime("%Y%m%dT%H%M%SZ"),
-        "data": {
-            "records": data.preprocess_report["records"],
-            "labels": list(data.spec.label_names),
-        },
-        "metrics": results,
-        "vocabulary": {"size": data.spec.vocab_size, "oov_buckets": data.spec.oov_buckets},
-        "hparams": dataclasses.asdict(hp),
-        "versions": {
-            "tensorflow": tf.__version__,
-            "tensorflow_transform": tft.__version__,
-            "apache_beam": apache_beam.__version__,
-            "tf_keras": keras.__version__,
-        },
-    }
+    return model_card(
+        results,
+        data={"records": data.preprocess_report["records"],
+              "labels": list(data.spec.label_names)},
+        vocabulary={"size": data.spec.vocab_size, "oov_buckets": data.spec.oov_buckets},
+        hparams=dataclasses.asdict(hp),
+        versions={"tensorflow_transform": tft.__version__, "apache_beam": apache_beam.__version__},
+    )  # fmt: skip

@@ -250,6 +250,30 @@ def frame_level_dataset(
     return _batched(dataset, batch_size, parse)
 
 
+def labels_dataset(
+    files: str | Sequence[str],
+    num_classes: int,
+    batch_size: int = 1024,
+    frame_level: bool = False,
+    split: str | None = None,
+    split_config: SplitConfig | None = None,
+    compression: str | None = None,
+) -> tf.data.Dataset:
+    """``({"video_id"}, multi-hot labels)`` batches, parsing no features (cheap label counts)."""
+    context = {"id": tf.io.FixedLenFeature([], tf.string), "labels": tf.io.VarLenFeature(tf.int64)}
+
+    def parse(serialized):
+        if frame_level:
+            parsed = tf.io.parse_sequence_example(serialized, context_features=context)[0]
+        else:
+            parsed = tf.io.parse_example(serialized, context)
+        return {"video_id": parsed["id"]}, _multi_hot(parsed["labels"], num_classes)
+
+    ids_fn = _ids_frame if frame_level else _ids_video
+    dataset = _records(files, False, 0, split, split_config, compression, ids_fn)
+    return _batched(dataset, batch_size, parse)
+
+
 def _parse_proto(message_class, data: bytes):
     try:
         return message_class.FromString(data)

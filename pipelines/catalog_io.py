@@ -33,6 +33,8 @@ from transforms.records import (
 
 RECORDS = "records"
 DEAD = "dead_letters"
+# dead-letter reason (preprocess) or output-row flag (scoring jobs): no word left after cleaning
+EMPTY_TEXT = "empty_text"
 FORMATS = ("auto", "jsonl", "csv")
 _RANGE_BYTES = 64 << 20
 _MAX_LINE_BYTES = 16 << 20

@@ -127,7 +127,6 @@ AV_TRAIN_HELP = {
 
 
 def _train(argv: list[str]) -> int:
-    import dataclasses
 
     features, argv = _pop_features(argv)
     if features == "yt8m":
@@ -140,20 +139,57 @@ def _train(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog=f"{PROG} train", description="Train the text tagger.")
     parser.add_argument("--data-dir", required=True, help="A preprocess --output-dir.")
     parser.add_argument("--model-dir", required=True, help="Where checkpoints and the export go.")
-    for field in dataclasses.fields(HParams):
-        flag = "--" + field.name.replace("_", "-")
-        parser.add_argument(
-            flag, type=type(field.default), default=field.default, help=HELP[field.name]
-        )
+    _flags_from(parser, HParams, HELP)
+    _tune_flags(parser)
     args = vars(parser.parse_args(argv))
     data_dir, model_dir = args.pop("data_dir"), args.pop("model_dir")
     try:
-        hparams = HParams(**args)
+        tuning, profile = _pop_tuning(args)
+        config = TrainConfig(data_dir, model_dir, HParams(**args), tuning)
     except ValueError as err:
         raise JobError(str(err)) from None
-    summary = train(TrainConfig(data_dir, model_dir, hparams))
+    run_round = None
+    if tuning and tuning.parallelism > 1:  # a round of trials side by side, on Beam
+        from pipelines.tune_trials import beam_rounds
+
+        run_round = beam_rounds(profile_args(profile), data_dir, model_dir, config.hparams)
+    summary = train(config, run_round)
+    if "tuning" in summary:
+        best = summary["tuning"]["best"]
+        print(f"tune: {len(summary['tuning']['trials'])} trials, best eval GAP@20 "
+              f"{best['value']:.4f} with {json.dumps(best['params'])}")  # fmt: skip
     print(f"train: {json.dumps(summary['metrics'])}")
     return 0
+
+
+def _tune_flags(parser) -> None:
+    parser.add_argument(
+        "--tune",
+        action="store_true",
+        help="Search the model's settings on eval (Optuna TPE) before training.",
+    )
+    parser.add_argument("--trials", type=int, default=16, help="--tune: trials at most.")
+    parser.add_argument(
+        "--budget-minutes", type=float, help="--tune: start no new round of trials past this."
+    )
+    parser.add_argument(
+        "--tune-parallelism",
+        type=int,
+        default=1,
+        help="--tune: trials per round; above 1 a round runs as a Beam job "
+        "on --runner-profile (the study is the same either way).",
+    )
+    parser.add_argument("--runner-profile", default="local",
+                        help="--tune with --tune-parallelism > 1: where trials run.")  # fmt: skip
+
+
+def _pop_tuning(args: dict):
+    from models.tune import TuneConfig
+
+    enabled, profile = args.pop("tune"), args.pop("runner_profile")
+    settings = {"trials": args.pop("trials"), "budget_minutes": args.pop("budget_minutes"),
+                "parallelism": args.pop("tune_parallelism"), "seed": args["seed"]}  # fmt: skip
+    return (TuneConfig(**settings) if enabled else None), profile
 
 
 def _pop_features(argv: list[str]) -> tuple[str, list[str]]:

@@ -3,7 +3,10 @@
 The catalog is read, deduplicated, cleaned and split exactly as preprocess
 does (or, for a YouTube-8M TFRecord catalog, split by the video id's hash as
 the audio/visual trainer does), then joined by ``video_id`` with one or two
-predict outputs (``predictions`` and ``baseline``).
+predict outputs (``predictions`` and ``baseline``). Unlike preprocess, it keeps
+the videos whose text is empty after cleaning, since predict tags them (with the
+model's prior): such a video gets its split as any other would (its own
+``split``, or its group's hash), and counts as ``empty_text`` when its row says so.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import json
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.catalog_io import ReadCatalog
+from pipelines.catalog_io import EMPTY_TEXT, ReadCatalog
 from pipelines.eval_metrics import video_item
 from pipelines.preprocess import AssignSplits
 from pipelines.steps import CleanAndTokenize, Deduplicate
@@ -38,6 +41,8 @@ def _join(keyed, split: str | None, sources: tuple[str, ...]):
         yield beam.pvalue.TaggedOutput(COUNTS, "catalog_without_baseline")
         return
     yield beam.pvalue.TaggedOutput(COUNTS, "evaluated")
+    if rows["predictions"][0].get(EMPTY_TEXT, False):
+        yield beam.pvalue.TaggedOutput(COUNTS, EMPTY_TEXT)
     for name, found in rows.items():
         yield beam.pvalue.TaggedOutput(name, video_item(video_id, labels, found[0]))
 
@@ -91,7 +96,7 @@ class LabelledCatalog(beam.PTransform):
             )
         read = p | "ReadCatalog" >> ReadCatalog(config.catalog, config.schema, config.input_format)
         unique = read.records | "Deduplicate" >> Deduplicate()
-        clean = CleanAndTokenize(config.text, config.av_sizes)
+        clean = CleanAndTokenize(config.text, config.av_sizes, keep_empty_text=True)
         cleaned = unique.records | "CleanAndTokenize" >> clean
         return (
             cleaned.records

@@ -1,7 +1,8 @@
 """The evaluate job: a predict output scored against a labelled catalog, on Beam.
 
 ReadPredictions + (ReadCatalog -> Deduplicate -> CleanAndTokenize -> AssignSplits,
-exactly as preprocess assigns splits) -> JoinVideos (by ``video_id``) ->
+exactly as preprocess assigns splits, but keeping the videos with empty text,
+which predict tags) -> JoinVideos (by ``video_id``) ->
 ComputeMetrics + ComputeCurves (mergeable ``CombineFn``s, one pass) -> WriteReport
 (``report.json``), then ``report.html`` with PNG plots (``pipelines/eval_report.py``).
 With ``--baseline`` a second predict output is joined too, both are scored on
@@ -43,6 +44,7 @@ from transforms.text import TextConfig
 REPORT_FILE = "report.json"
 COUNT_KEYS = (
     "evaluated",
+    "empty_text",  # evaluated videos predict scored with no words (their rows' flag)
     "predictions_without_catalog",
     "catalog_without_prediction",
     "catalog_without_baseline",

@@ -11,6 +11,8 @@ video) and the run history live in ``--state-dir``::
 A run writes a new table beside the old one and then swaps ``CURRENT`` (a
 write-to-temp and rename of one small file), so a killed run leaves the
 published table untouched. Videos gone from the catalog are dropped and counted.
+A video whose text is empty after cleaning is tagged with the model's scores
+for an empty bag-of-words (``"empty_text": true`` in its row), as in predict.
 """
 
 from __future__ import annotations
@@ -105,7 +107,8 @@ def build_pipeline(p, config: predict.PredictConfig, state_dir: str, run_id: str
     version = export.read_extra(config.export_dir, export.CARD_FILE)["model_version"]
     read = p | "ReadCatalog" >> ReadCatalog(config.input, config.schema, config.input_format)
     unique = read.records | "Deduplicate" >> Deduplicate()
-    cleaned = unique.records | "CleanAndTokenize" >> CleanAndTokenize(config.text, config.av_sizes)
+    clean = CleanAndTokenize(config.text, config.av_sizes, keep_empty_text=True)
+    cleaned = unique.records | "CleanAndTokenize" >> clean
     table = _read_table(p, current_table(state_dir))
     split = (cleaned.records, table) | "SelectChanged" >> SelectChanged(version)
     handle = ModelHandle(config.export_dir, config.share_across_processes)
@@ -125,8 +128,8 @@ def build_pipeline(p, config: predict.PredictConfig, state_dir: str, run_id: str
         split.tag | "KindStats" >> beam.Map(lambda kr: (("videos", kr[0]), 1)),
         split.keep | "CountUnchanged" >> report.count_as(("videos", "unchanged")),
         split.deleted | "CountDeleted" >> report.count_as(("videos", "deleted")),
-        tagged | "CountTagged" >> report.count_as(("records", "tagged")),
         new_table | "CountTable" >> report.count_as(("videos", "in_table")),
+        *report.tagged_stats(tagged),
     ]
     _ = (
         stats
@@ -171,17 +174,12 @@ def _history_lines(state_dir: str) -> list[str]:
 
 def _report(config, state_dir: str, run_id: str, seconds: float) -> dict:
     stats = report.read_json(FileSystems.join(config.staging_dir, report.STATS_FILE))
-    videos, dead = stats.get("videos", {}), stats.get("dead_letters", {})
-    intake, tagged = report.intake_counts(stats), stats.get("records", {}).get("tagged", 0)
-    n_in, n_dead, dups = intake["in"], intake["dead_lettered"], intake["duplicates_removed"]
-    unchanged = videos.get("unchanged", 0)
+    videos = stats.get("videos", {})
     return {
         "run_id": run_id,
         "videos": {k: videos.get(k, 0) for k in ("new", "changed", "unchanged", "deleted", "in_table")},
-        "records": {"in": n_in, "tagged": tagged, "unchanged": unchanged, "dead_lettered": n_dead,
-                    "duplicates_removed": dups,
-                    "balanced": n_in == tagged + unchanged + n_dead + dups},
-        "dead_letters": dead,
+        "records": report.record_counts(stats, unchanged=videos.get("unchanged", 0)),
+        "dead_letters": stats.get("dead_letters", {}),
         "model_version": export.read_extra(config.export_dir, export.CARD_FILE)["model_version"],
         "previous_table": current_table(state_dir),
         "run_seconds": round(seconds, 3),

@@ -9,6 +9,8 @@ here names a runner: runner settings come from a profile (see
 
 from __future__ import annotations
 
+import argparse
+
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -115,14 +117,20 @@ class TransformOptions(PipelineOptions):
             "--oov-buckets",
             type=int,
             default=defaults.num_oov_buckets,
-            help="Hash buckets for out-of-vocabulary words.",
+            help="Hash buckets for out-of-vocabulary words (0: unseen words are dropped; "
+            "with buckets, train --oov-rate teaches them what an unseen word means).",
         )
         parser.add_argument(
-            "--weighting", default="tfidf", choices=WEIGHTINGS, help="Bag-of-words weights."
+            "--weighting",
+            default=defaults.weighting,
+            choices=WEIGHTINGS,
+            help="Bag-of-words weights: sublinear_tfidf ((1 + ln count) * idf), tfidf "
+            "(count / length * idf), count or binary.",
         )
         parser.add_argument(
             "--l2-normalize",
-            action="store_true",
+            action=argparse.BooleanOptionalAction,
+            default=defaults.l2_normalize,
             help="Scale each video's weights to unit L2 norm.",
         )
         parser.add_argument(

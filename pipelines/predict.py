@@ -3,7 +3,9 @@
 ReadCatalog -> Deduplicate -> CleanAndTokenize (the training-time text config,
 read from the model) -> RunInference (batched sparse inference, model loaded
 once per worker) -> ToTags -> WriteTags, with dead letters and a report whose
-counts balance: in = tagged + dead letters + duplicates. Output is staged and
+counts balance: in = tagged + dead letters + duplicates. A video whose text is
+empty after cleaning is tagged too: the model's scores for an empty
+bag-of-words, and ``"empty_text": true`` in its row. Output is staged and
 published atomically: ``_SUCCESS`` appears only beside a complete result.
 """
 
@@ -22,7 +24,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from models import export
 from pipelines import jobs, report
-from pipelines.catalog_io import ReadCatalog, WriteDeadLetters
+from pipelines.catalog_io import EMPTY_TEXT, ReadCatalog, WriteDeadLetters
 from pipelines.inference import ModelHandle, RunInference
 from pipelines.options import CatalogOptions, OutputOptions, PredictOptions, record_schema
 from pipelines.preprocess import PreprocessConfig
@@ -175,6 +177,7 @@ class ToTags(beam.DoFn):
             "predicted": [self._labels[i] for i in above.tolist()],
             "model_version": self._version,
             "tagged_at": self._tagged_at,
+            **({EMPTY_TEXT: True} if record.get(EMPTY_TEXT) else {}),  # scored as no words
         }
         if self._taxonomy is not None:
             row |= self._categories(scores, row["predicted"])
@@ -288,7 +291,8 @@ def _score_text(p, config: PredictConfig, handle: ModelHandle):
     """Catalog -> ``(record, scores)``; also the read records, duplicates and dead letters."""
     read = p | "ReadCatalog" >> ReadCatalog(config.input, config.schema, config.input_format)
     unique = read.records | "Deduplicate" >> Deduplicate()
-    cleaned = unique.records | "CleanAndTokenize" >> CleanAndTokenize(config.text, config.av_sizes)
+    clean = CleanAndTokenize(config.text, config.av_sizes, keep_empty_text=True)
+    cleaned = unique.records | "CleanAndTokenize" >> clean
     scores, failed = cleaned.records | "RunInference" >> RunInference(
         handle, config.min_batch, config.max_batch
     )
@@ -330,9 +334,7 @@ def build_pipeline(p: beam.Pipeline, config: PredictConfig) -> None:
     _ = rows | "WriteTags" >> WriteTags(config.staging_dir, config.output_format)
     dead = dead | "FlattenDead" >> beam.Flatten()
     _ = dead | "WriteDeadLetters" >> WriteDeadLetters(config.staging_dir)
-    stats = report.intake_stats(records, duplicates, dead) + [
-        rows | "CountTagged" >> report.count_as(("records", "tagged")),
-    ]
+    stats = report.intake_stats(records, duplicates, dead) + report.tagged_stats(rows)
     _ = (
         stats
         | "FlattenStats" >> beam.Flatten()
@@ -356,15 +358,11 @@ def _beam_metrics(result) -> dict:
 def finalize(config: PredictConfig, result, seconds: float) -> dict:
     """Writes the report into staging, then publishes staging atomically."""
     stats = report.read_json(FileSystems.join(config.staging_dir, report.STATS_FILE))
-    intake, tagged = report.intake_counts(stats), stats.get("records", {}).get("tagged", 0)
-    n_in, n_dead, dups = intake["in"], intake["dead_lettered"], intake["duplicates_removed"]
-    dead = stats.get("dead_letters", {})
     metrics = _beam_metrics(result)
     tokens = metrics.get("tokens", 0)
     payload = {
-        "records": {"in": n_in, "tagged": tagged, "dead_lettered": n_dead,
-                    "duplicates_removed": dups, "balanced": n_in == tagged + n_dead + dups},
-        "dead_letters": dead,
+        "records": report.record_counts(stats),
+        "dead_letters": stats.get("dead_letters", {}),
         "model_version": export.read_extra(config.export_dir, export.CARD_FILE)["model_version"],
         "oov_token_rate": round(metrics.get("oov_tokens", 0) / tokens, 6) if tokens else None,
         "beam_metrics": metrics,

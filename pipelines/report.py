@@ -12,6 +12,8 @@ import json
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.catalog_io import EMPTY_TEXT
+
 STATS_FILE = "_pipeline_stats.json"
 _QUANTILES = 21  # 0, 5, ..., 100 percent
 
@@ -63,6 +65,32 @@ def intake_counts(stats: dict) -> dict:
         "dead_lettered": sum(sum(reasons.values()) for reasons in dead.values()),
         "duplicates_removed": records.get("duplicates", 0),
     }
+
+
+def tagged_stats(rows) -> list:
+    """Counts the tagged rows and, among them, the empty-text ones (``"empty_text": true``)."""
+    return [
+        rows | "CountTagged" >> count_as(("records", "tagged")),
+        rows
+        | "EmptyTextRows" >> beam.Filter(lambda row: row.get(EMPTY_TEXT, False))
+        | "CountEmptyText" >> count_as(("records", EMPTY_TEXT)),
+    ]
+
+
+def record_counts(stats: dict, unchanged: int | None = None) -> dict:
+    """The report's ``records``: in = tagged (empty-text rows among them)
+    [+ ``unchanged``, nightly's kept rows] + dead letters + duplicates removed."""
+    intake, records = intake_counts(stats), stats.get("records", {})
+    counts = {
+        "in": intake["in"],
+        "tagged": records.get("tagged", 0),
+        EMPTY_TEXT: records.get(EMPTY_TEXT, 0),
+        **({} if unchanged is None else {"unchanged": unchanged}),
+        "dead_lettered": intake["dead_lettered"],
+        "duplicates_removed": intake["duplicates_removed"],
+    }
+    out = counts["tagged"] + (unchanged or 0) + intake["dead_lettered"]
+    return counts | {"balanced": counts["in"] == out + intake["duplicates_removed"]}
 
 
 def nest(pairs) -> dict:

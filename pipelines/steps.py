@@ -11,7 +11,7 @@ import math
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipelines.catalog_io import DEAD, RECORDS, dead_letter
+from pipelines.catalog_io import DEAD, EMPTY_TEXT, RECORDS, dead_letter
 from transforms.records import AV_FLAG, RecordError
 from transforms.splits import text_fingerprint
 from transforms.text import TextConfig, text_tokens
@@ -92,15 +92,16 @@ def av_inputs(record: dict, sizes: dict) -> dict:
 
 
 class _CleanFn(beam.DoFn):
-    def __init__(self, config: TextConfig, av_sizes: dict | None = None):
-        self._config, self._av_sizes = config, av_sizes
+    def __init__(self, config: TextConfig, av_sizes: dict | None, keep_empty_text: bool):
+        self._config, self._av_sizes, self._keep_empty = config, av_sizes, keep_empty_text
         self._cleaned = Metrics.counter("catalog", "records_cleaned")
         self._empty = Metrics.counter("catalog", "records_empty_text")
         self._tokens = Metrics.distribution("catalog", "tokens_per_video")
 
     def process(self, record):
         tokens = text_tokens(record_fields(record), self._config)
-        source, offset = record.pop("_pos", ("", -1))
+        source, offset = record.get("_pos", ("", -1))
+        record = {key: value for key, value in record.items() if key != "_pos"}
         try:
             av = av_inputs(record, self._av_sizes) if self._av_sizes else {}
         except RecordError as err:
@@ -108,12 +109,14 @@ class _CleanFn(beam.DoFn):
                 DEAD, dead_letter("clean", err.reason, record, source, offset, err.detail)
             )
             return
-        if not tokens and not av.get(AV_FLAG):  # with AV features, text may be empty
+        empty = not tokens and not av.get(AV_FLAG)  # with AV features, text may be empty
+        if empty:
             self._empty.inc()
-            yield beam.pvalue.TaggedOutput(
-                DEAD, dead_letter("clean", "empty_text", record, source, offset)
-            )
-            return
+            if not self._keep_empty:
+                yield beam.pvalue.TaggedOutput(
+                    DEAD, dead_letter("clean", EMPTY_TEXT, record, source, offset)
+                )
+                return
         self._cleaned.inc()
         self._tokens.update(len(tokens))
         yield {
@@ -122,25 +125,34 @@ class _CleanFn(beam.DoFn):
             "labels": record.get("categories", []),
             "split": record.get("split"),
             "group_key": record.get("group_key", record["video_id"]),
-            # an AV-only video has no text to share a split with: its id stands in
+            # an AV-only (or empty) video has no text to share a split with: its id stands in
             "fingerprint": text_fingerprint(tokens) if tokens else f"id:{record['video_id']}",
             **av,
+            **({EMPTY_TEXT: True} if empty else {}),
         }
 
 
 class CleanAndTokenize(beam.PTransform):
-    """Canonical records to token lists (``transforms.text``); empty text is dead-lettered.
+    """Canonical records to token lists (``transforms.text``).
+
+    A video with no token left is dead-lettered (``empty_text``): training has
+    nothing to learn from it. The scoring jobs pass ``keep_empty_text=True``:
+    such a video is kept with ``tokens == []`` and ``empty_text: True``, and the
+    model scores it with an empty bag-of-words (its learnt prior).
 
     With ``av_sizes`` (fusion models) the records also carry their audio/visual
-    inputs (``av_inputs``), and a video with AV features may have no text.
+    inputs (``av_inputs``), and a video with AV features may have no text (it is
+    not an empty-text video).
 
     Returns ``.records`` and ``.dead_letters``.
     """
 
-    def __init__(self, config: TextConfig, av_sizes: dict | None = None):
+    def __init__(
+        self, config: TextConfig, av_sizes: dict | None = None, *, keep_empty_text: bool = False
+    ):
         super().__init__()
-        self._config, self._av_sizes = config, av_sizes
+        self._config, self._av_sizes, self._keep_empty = config, av_sizes, keep_empty_text
 
     def expand(self, records):
-        clean = _CleanFn(self._config, self._av_sizes)
+        clean = _CleanFn(self._config, self._av_sizes, self._keep_empty)
         return records | "Tokenize" >> beam.ParDo(clean).with_outputs(DEAD, main=RECORDS)

@@ -20,6 +20,7 @@ from models.av_models import (
     transfer_weights,
 )
 from models.layers import SparseDense
+from models.priors import PRIOR_CLIP, label_prior, moe_output_biases
 
 RGB, AUDIO, CLASSES, TEXT_DIM = 16, 8, 5, 40
 SMALL = {"hidden_size": 16, "cluster_size": 4, "lstm_units": 8, "num_mixtures": 2}
@@ -79,16 +80,43 @@ def test_moe_matches_numpy_and_sigmoid_of_logits_is_p(gated):
     np.testing.assert_allclose(tf.sigmoid(logits).numpy(), p, atol=1e-6)
 
 
-def test_moe_logits_are_finite_when_p_saturates():
+def test_moe_logits_are_exact_when_p_saturates():
     layer = MixtureOfExperts(2, num_mixtures=1)
     layer.build((None, 1))
-    # gating: the real expert's gate ~1 or ~0; expert ~1 -> p clipped to 1-1e-7 or 1e-7.
+    # class 0: the expert's gate ~1, expert logit 200 -> logit(p) = 200 (1 - p = e^-200);
+    # class 1: the expert's gate e^-400 (the dummy's ~1) -> logit(p) = -400 + log(sigmoid(200)).
     layer.set_weights(
         [np.array([[200.0, -200.0, -200.0, 200.0]]), np.ones((1, 2)) * 200, np.zeros(2)]
     )
     logits = layer(np.ones((1, 1), "f4")).numpy()
-    assert np.all(np.isfinite(logits))
-    np.testing.assert_allclose(tf.sigmoid(logits).numpy(), [[1 - 1e-7, 1e-7]], atol=1e-6)
+    np.testing.assert_allclose(logits, [[200.0, -400.0]], rtol=1e-5)
+
+
+@pytest.mark.parametrize("gated", [False, True])
+def test_moe_saturated_experts_keep_gradients(gated):
+    """A positive whose experts say -40 (p ~ 1e-18) and a negative whose experts say +40
+    with the dummy gated off (1 - p ~ 1e-17): the old clip of p to [1e-7, 1 - 1e-7]
+    gave both a zero gradient; in log space d(BCE)/d(expert) is O(1), the right way."""
+    layer = MixtureOfExperts(2, num_mixtures=2, output_context_gating=gated)
+    layer.build((None, 1))
+    weights = [np.zeros(w.shape, "f4") for w in layer.get_weights()]
+    weights[0][0, 3:] = [20.0, 20.0, -20.0]  # class 1: gates 1/2, 1/2, dummy e^-40 / 2
+    weights[1][0] = [-40.0, -40.0, 40.0, 40.0]  # class 0 experts -40, class 1 experts +40
+    layer.set_weights(weights)  # class 0: uniform gates; output gate (if any): sigmoid(0)
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+    with tf.GradientTape() as tape:
+        logits = layer(tf.ones((1, 1)))
+        loss = bce(np.array([[1.0, 0.0]], "f4"), logits)  # both wrong and saturated
+    grad = tape.gradient(loss, layer.expert_kernel).numpy().reshape(2, 2)
+    # class 0: p = 2/3 sigmoid(-40) [* 1/2]; d(-log p / 2)/de = -(1 - sigmoid(-40)) / 4
+    expected_0 = -40 + np.log(2 / 3) + (np.log(0.5) if gated else 0.0)
+    np.testing.assert_allclose(logits.numpy()[0, 0], expected_0, atol=1e-3)
+    np.testing.assert_allclose(grad[0], [-0.25, -0.25], atol=1e-3)
+    if not gated:  # 1 - p = 3/2 e^-40; d(-log(1 - p) / 2)/de = (1/2 e^-40) / (3/2 e^-40) / 2
+        np.testing.assert_allclose(logits.numpy()[0, 1], 40 - np.log(1.5), atol=1e-3)
+        np.testing.assert_allclose(grad[1], [1 / 6, 1 / 6], atol=1e-3)
+    else:  # the output gate caps p near 1/2: not saturated, still pushed down
+        assert np.all(grad[1] > 0)
 
 
 def test_context_gating_and_stored_dense_match_numpy():
@@ -177,6 +205,52 @@ def test_build_av_model_errors():
     with pytest.raises(ValueError, match="Received: num_classes=0"):
         build_av_model(_small(), 0)
     assert set(AV_HELP) == {f.name for f in dataclasses.fields(AVParams)}
+
+
+# ------------------------------------------------------------ label prior
+PRIOR = np.array([1e-6, 0.001, 0.02, 0.3, 0.6])  # 0.6: above what 2 gated experts reach at 0.5
+
+
+@pytest.mark.parametrize(
+    "name, params",
+    [("logistic", {}), ("moe", {"output_context_gating": False}), ("moe", {}),
+     ("moe", {"num_mixtures": 1}), ("bilstm", {}), ("fusion", {})],
+)  # fmt: skip
+def test_initial_predictions_are_the_label_prior(name, params):
+    params = _small("moe" if name == "fusion" else name, **params)
+    if name == "fusion":
+        model = build_fusion_model(TEXT_DIM, params, CLASSES, text_units=8, rgb_size=RGB,
+                                   audio_size=AUDIO, label_prior=PRIOR)  # fmt: skip
+        x, zero = None, _fusion_inputs(1, 0, 0, None)  # the flags enter the head at 1.0
+    else:
+        model = build_av_model(params, CLASSES, rgb_size=RGB, audio_size=AUDIO, label_prior=PRIOR)
+        x = _inputs(MODELS[name].frame_level, 64)
+        zero = {k: np.zeros_like(v[:1]) for k, v in x.items()}
+    m = params.num_mixtures if name != "logistic" else 0
+    reachable = np.minimum(PRIOR, m / (m + 1) if m else 1.0)  # 1 expert + dummy: p <= 1/2
+    # zero features: uniform gates, experts at their bias -> exactly the prior
+    np.testing.assert_allclose(tf.sigmoid(model(zero)).numpy()[0], reachable, rtol=1e-4)
+    if x is not None:  # small features: about the prior
+        x = {k: v if k == "num_frames" else 0.1 * v for k, v in x.items()}
+        mean = tf.reduce_mean(tf.sigmoid(model(x)), axis=0).numpy()
+        np.testing.assert_allclose(mean, reachable, rtol=0.1)
+
+
+def test_moe_biases_cap_unreachable_priors():
+    expert, gate = moe_output_biases(np.array([0.05, 0.6, 0.9]), 2, gated=True)
+    p = 2 / 3 * _sigmoid(expert) * _sigmoid(gate)
+    np.testing.assert_allclose(p, [0.05, 0.6, 2 / 3], rtol=1e-5)
+    np.testing.assert_allclose(_sigmoid(gate[:1]), [0.5])  # the gate moves only when needed
+    with pytest.raises(ValueError, match="Received: label_prior of shape \\(4,\\)"):
+        build_av_model(_small(), CLASSES, rgb_size=RGB, audio_size=AUDIO, label_prior=PRIOR[:4])
+
+
+def test_label_prior_counts_positives_per_class():
+    labels = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [1, 0, 0]], "f4")
+    dataset = tf.data.Dataset.from_tensor_slices(({"x": labels}, labels)).batch(3)
+    np.testing.assert_allclose(label_prior(dataset, 3), [0.75, 0.5, PRIOR_CLIP])
+    with pytest.raises(ValueError, match="Received: shape"):
+        label_prior(dataset, 4)
 
 
 # ------------------------------------------------------------------- fusion

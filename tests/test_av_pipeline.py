@@ -65,8 +65,8 @@ def test_training_summary_checkpoints_and_card(av_model):
     _, _, model_dir = av_model
     summary = json.loads((model_dir / "training_summary.json").read_text())
     assert summary["metrics"]["test"]["gap@20"] > 0.9
-    epochs = sorted(p.name for p in (model_dir / "checkpoints").glob("epoch-*.index"))
-    assert epochs == [f"epoch-{i:03d}.index" for i in range(1, summary["epochs_run"] + 1)]
+    epochs = sorted(p.name for p in (model_dir / "checkpoints").glob("epoch-*"))
+    assert epochs == [f"epoch-{i:03d}.h5" for i in range(1, summary["epochs_run"] + 1)]
     card = json.loads((model_dir / "saved_model/assets.extra/model_card.json").read_text())
     assert card["features"] == "yt8m" and card["av"]["frame_level"] is False
     assert card["av"]["feature_sizes"] == {"mean_rgb": 1024, "mean_audio": 128}
@@ -75,7 +75,7 @@ def test_training_summary_checkpoints_and_card(av_model):
 
 def test_predict_balances_with_dead_letters_and_duplicates(av_predictions):
     out, report = av_predictions
-    assert report["records"] == {"in": 504, "tagged": 500, "dead_lettered": 3,
+    assert report["records"] == {"in": 504, "tagged": 500, "empty_text": 0, "dead_lettered": 3,
                                  "duplicates_removed": 1, "balanced": True}  # fmt: skip
     assert report["dead_letters"] == {
         "read": {"malformed_example": 1, "bad_feature_size": 1, "missing_video_id": 1}

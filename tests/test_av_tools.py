@@ -5,14 +5,24 @@ from __future__ import annotations
 import functools
 import json
 import os
+import pathlib
 import shutil
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import av_ensemble, av_export, av_tools, av_train, export, metrics, yt8m_data
-from models.av_models import AVParams
+from models import (
+    av_ensemble,
+    av_export,
+    av_tools,
+    av_train,
+    checkpoints,
+    export,
+    metrics,
+    yt8m_data,
+)
+from models.av_models import AVParams, model_weights_mb
 from pipelines import model_commands
 from pipelines.jobs import JobError
 
@@ -120,15 +130,46 @@ def test_average_of_two_checkpoints_is_their_mean(video, tmp_path):
     assert card["av"]["averaged_epochs"] == [2, 3]
     config = av_train.config_from_card(card, out)
     weights = []
-    for path in (f"{video['a']}/checkpoints/epoch-002", f"{video['a']}/checkpoints/epoch-003",
+    for path in (f"{video['a']}/checkpoints/epoch-002.h5", f"{video['a']}/checkpoints/epoch-003.h5",
                  f"{out}/checkpoints/best"):  # fmt: skip
         model = av_train.build(config, CLASSES)
-        model.load_weights(path).expect_partial()
+        checkpoints.load_weights(model, path)
         weights.append(model.get_weights())
     for first, second, averaged in zip(*weights, strict=True):
         expected = ((first.astype(np.float64) + second) / 2).astype(first.dtype)
         np.testing.assert_array_equal(averaged, expected)
     assert not np.array_equal(weights[0][0], weights[1][0])
+
+
+def test_epoch_checkpoints_hold_the_weights_only(video):
+    """No Adam slots: each epoch file is about the weights' size (Adam state would be 3x)."""
+    available = av_tools.epoch_checkpoints(video["a"])
+    assert list(available) == [1, 2, 3] and all(p.endswith(".h5") for p in available.values())
+    card = export.read_extra(os.path.join(video["a"], "saved_model"), export.CARD_FILE)
+    model = av_train.build(av_train.config_from_card(card, video["a"]), CLASSES)
+    weights_bytes = model_weights_mb(model) * 2**20
+    for path in available.values():
+        assert 1.0 < os.path.getsize(path) / weights_bytes < 1.3
+    summary = json.loads(pathlib.Path(video["a"], "training_summary.json").read_text())
+    checkpoints.load_weights(model, available[summary["best_epoch"]])
+    best = av_train.build(av_train.config_from_card(card, video["a"]), CLASSES)
+    checkpoints.load_weights(best, os.path.join(video["a"], "checkpoints", "best"))
+    for loaded, kept in zip(model.get_weights(), best.get_weights(), strict=True):
+        np.testing.assert_array_equal(loaded, kept)  # the best epoch's file holds its weights
+
+
+def test_older_tf_format_epoch_checkpoints_still_average(video, tmp_path):
+    model_dir = tmp_path / "old"
+    shutil.copytree(video["a"], model_dir, ignore=shutil.ignore_patterns("epoch-*"))
+    card = export.read_extra(os.path.join(video["a"], "saved_model"), export.CARD_FILE)
+    model = av_train.build(av_train.config_from_card(card, video["a"]), CLASSES)
+    for epoch, path in av_tools.epoch_checkpoints(video["a"]).items():
+        checkpoints.load_weights(model, path)
+        model.save_weights(str(model_dir / "checkpoints" / f"epoch-{epoch:03d}"))
+    assert set(av_tools.epoch_checkpoints(str(model_dir))) == {1, 2, 3}
+    report = av_tools.average_checkpoints(str(model_dir), str(tmp_path / "avg"), last=2)
+    new = av_tools.average_checkpoints(video["a"], str(tmp_path / "avg_new"), last=2)
+    assert report["eval"]["averaged"] == new["eval"]["averaged"]
 
 
 def test_average_needs_enough_checkpoints(video, tmp_path):

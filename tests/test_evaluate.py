@@ -16,6 +16,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from models import metrics
 from pipelines import cli, eval_metrics, evaluate
+from pipelines.sample_catalog import generate_lines
 from tests.conftest import local_options
 from transforms.records import (
     RecordError,
@@ -24,6 +25,7 @@ from transforms.records import (
     parse_json_object,
     to_canonical,
 )
+from transforms.splits import SplitConfig, group_split
 from transforms.text import TextConfig
 
 
@@ -95,6 +97,10 @@ def test_exact_metrics_equal_numpy_metrics(reports, data):
     for key in ("gap@20", "hit@1", "perr", "map", "micro_f1", "macro_f1"):
         assert got[key] == pytest.approx(expected[key], abs=1e-9), key
     assert reports["exact"]["counts"]["evaluated"] == len(rows)
+    # predict tags the sample's empty-text videos too, and evaluate scores them
+    _, manifest = generate_lines(800, 7)
+    assert sum(1 for r in rows if r.get("empty_text")) == manifest.empty_text
+    assert reports["exact"]["counts"]["empty_text"] == manifest.empty_text
     assert reports["exact"]["coverage"]["videos_with_tags"] == int((pred.sum(1) > 0).sum())
     ap = metrics.average_precision_per_class(scores, truth)
     table = {row["name"]: row for row in reports["exact"]["per_category"]}
@@ -114,9 +120,13 @@ def split_ids(sample_preprocessed, split: str = "test") -> set[str]:
 
 
 def test_test_split_matches_preprocess_and_training(
-    reports, predictions, sample_catalog, sample_preprocessed, sample_model
+    reports, data, predictions, sample_catalog, sample_preprocessed, sample_model
 ):
-    expected_ids = split_ids(sample_preprocessed)
+    rows, labels = data
+    trained_ids = split_ids(sample_preprocessed)  # preprocess drops empty-text videos
+    empty_ids = {r["video_id"] for r in rows if r.get("empty_text")}
+    empty_test = {v for v in empty_ids if group_split([(v, None)], SplitConfig()) == "test"}
+    expected_ids = trained_ids | empty_test
     config = evaluate.EvaluateConfig(
         str(predictions), str(sample_catalog), "unused", split="test", text=TextConfig()
     )
@@ -128,10 +138,15 @@ def test_test_split_matches_preprocess_and_training(
         )
     test = reports["test"]
     assert test["counts"]["evaluated"] == len(expected_ids)
+    assert test["counts"]["empty_text"] == len(empty_test)
+    by_id = {r["video_id"]: r for r in rows}
+    gap = {}
+    for name, ids in (("trained", trained_ids), ("evaluated", expected_ids)):
+        scores, truth, _ = _matrices([by_id[v] for v in sorted(ids)], labels)
+        gap[name] = metrics.evaluate(scores, truth)["gap@20"]
     _, summary = sample_model
-    assert test["metrics"]["gap@20"] == pytest.approx(
-        summary["metrics"]["test"]["gap@20"], abs=1e-4
-    )
+    assert gap["trained"] == pytest.approx(summary["metrics"]["test"]["gap@20"], abs=1e-4)
+    assert test["metrics"]["gap@20"] == pytest.approx(gap["evaluated"], abs=1e-9)
 
 
 def test_binned_close_to_exact_and_bounded(reports, data):

@@ -30,11 +30,14 @@ TRAIN = [
 EVAL = [{"video_id": "e", "tokens": ["unseen", "novel", "pie", "gibberish"], "labels": ["fun"]}]
 
 
+RAW = {"l2_normalize": False, "frequency_threshold": 2}
 CONFIGS = {
-    "tfidf": TransformConfig(frequency_threshold=2, num_oov_buckets=3, min_label_count=2),
-    "no_oov": TransformConfig(frequency_threshold=2, num_oov_buckets=0),
-    "count": TransformConfig(frequency_threshold=2, num_oov_buckets=0, weighting="count"),
-    "binary": TransformConfig(frequency_threshold=2, num_oov_buckets=0, weighting="binary"),
+    "tfidf": TransformConfig(num_oov_buckets=3, min_label_count=2, weighting="tfidf", **RAW),
+    "no_oov": TransformConfig(num_oov_buckets=0, weighting="tfidf", **RAW),
+    "count": TransformConfig(num_oov_buckets=0, weighting="count", **RAW),
+    "binary": TransformConfig(num_oov_buckets=0, weighting="binary", **RAW),
+    "sublinear": TransformConfig(num_oov_buckets=2, weighting="sublinear_tfidf", **RAW),
+    "default": TransformConfig(frequency_threshold=2),
 }
 
 
@@ -140,6 +143,33 @@ def test_count_and_binary_weights(runs, weighting, expected):
     assert rows["c"]["token_weights"] == ([1.0, 2.0] if weighting == "count" else [1.0, 1.0])
 
 
+def test_sublinear_tfidf_is_one_plus_log_count_times_idf(runs):
+    _, rows = runs["sublinear"]
+    a = rows["a"]  # pie x2 (id 1), jam (id 2), zebra -> an OOV bucket, df 1
+    weights = dict(zip(a["token_ids"], a["token_weights"], strict=True))
+    assert sorted(weights)[:2] == [1, 2] and sorted(weights)[2] in (3, 4)
+    np.testing.assert_allclose(weights[1], (1 + math.log(2)) * _idf(2), rtol=1e-6)
+    np.testing.assert_allclose(weights[2], _idf(2), rtol=1e-6)
+    np.testing.assert_allclose(weights[sorted(weights)[2]], _idf(1), rtol=1e-6)
+    c = rows["c"]  # tea, jam x2: df tea 3, jam 2
+    np.testing.assert_allclose(
+        c["token_weights"], [_idf(3), (1 + math.log(2)) * _idf(2)], rtol=1e-6
+    )
+    # eval never moves the idf: "pie" keeps its train df of 2
+    e = dict(zip(rows["e"]["token_ids"], rows["e"]["token_weights"], strict=True))
+    np.testing.assert_allclose(e[1], _idf(2), rtol=1e-6)
+
+
+def test_default_is_l2_normalised_sublinear_tfidf_without_oov_buckets(runs):
+    output, rows = runs["default"]
+    assert output.vocabulary_size_by_name(TOKENS_VOCAB) == 3
+    a = rows["a"]
+    assert a["token_ids"] == [1, 2]  # zebra dropped: no buckets
+    raw = np.array([(1 + math.log(2)) * _idf(2), _idf(2)])
+    np.testing.assert_allclose(a["token_weights"], raw / np.linalg.norm(raw), rtol=1e-6)
+    assert rows["e"]["token_ids"] == [1] and rows["e"]["token_weights"] == [1.0]
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [{"top_k": 0}, {"frequency_threshold": -1}, {"num_oov_buckets": -2}, {"weighting": "bm25"}],
@@ -147,3 +177,26 @@ def test_count_and_binary_weights(runs, weighting, expected):
 def test_transform_config_validation(kwargs):
     with pytest.raises(ValueError, match="Received"):
         TransformConfig(**kwargs)
+
+
+def test_oov_noise_swaps_known_words_for_the_bucket_tft_hashes_them_to(tfidf_run):
+    import tensorflow as tf
+
+    from models.data import FEATURES, oov_bucket_ids, with_oov_noise
+
+    output, rows = tfidf_run
+    assert output.vocabulary_size_by_name(TOKENS_VOCAB) == 3  # so unseen words offset by 3 too
+    unseen = [b"unseen", b"novel", b"gibberish"]
+    got = {i for i in rows["e"]["token_ids"] if i != 1}  # tft's own buckets for them
+    assert got == set(oov_bucket_ids(unseen, 3).tolist())
+    buckets = oov_bucket_ids(output.vocabulary_by_name(TOKENS_VOCAB), 3)
+    bow = tf.SparseTensor([[0, 0], [0, 2], [1, 4]], [0.5, 0.25, 1.0], [2, 6])
+    dataset = tf.data.Dataset.from_tensors(({FEATURES: bow}, tf.zeros([2, 1])))
+    swapped = next(iter(with_oov_noise(dataset, buckets, 1.0, seed=0)))[0][FEATURES]
+    expected = sorted([(0, int(buckets[0]), 0.5), (0, int(buckets[2]), 0.25), (1, 4, 1.0)])
+    rows_ids = swapped.indices.numpy().tolist()
+    assert sorted(
+        (r, c, v) for (r, c), v in zip(rows_ids, swapped.values.numpy().tolist(), strict=True)
+    ) == (expected)  # a bucket id (4) is never moved again
+    kept = next(iter(with_oov_noise(dataset, buckets, 0.0, seed=0)))[0][FEATURES]
+    assert kept.indices.numpy().tolist() == [[0, 0], [0, 2], [1, 4]]

@@ -16,6 +16,7 @@ import pytest
 
 from pipelines import cli, nightly
 from tests.conftest import ROOT
+from tests.test_predict import empty_bag_of_words_scores
 
 TAGGED_AT = "2026-11-22T02:30:00+00:00"
 
@@ -67,12 +68,11 @@ def test_second_run_tags_nothing_and_edits_tag_exactly_those(catalog, sample_mod
     model_dir, _ = sample_model
     state, out = tmp_path / "state", tmp_path / "out"
     first = _nightly(catalog, model_dir, state, out)
-    assert (
-        first["videos"]["new"]
-        == first["records"]["tagged"]
-        == 300 - first["records"]["dead_lettered"]
-    )
-    assert first["records"]["balanced"]
+    assert first["videos"]["new"] == first["records"]["tagged"] == 300  # empty text is tagged too
+    assert first["records"]["dead_lettered"] == 0 and first["records"]["balanced"]
+    flagged = sorted(vid for vid, r in _table(state).items() if r.get("empty_text"))
+    assert flagged == ["v0000331", "v0000666"]  # the sample's empty-text videos among these 300
+    assert first["records"]["empty_text"] == 2
     second = _nightly(catalog, model_dir, state, out)
     assert second["records"]["tagged"] == 0
     assert second["videos"]["unchanged"] == first["videos"]["in_table"]
@@ -85,21 +85,27 @@ def test_second_run_tags_nothing_and_edits_tag_exactly_those(catalog, sample_mod
     deleted = [r["video_id"] for r in rows[5:8]]
     rows = rows[:5] + rows[8:]
     rows.append({"video_id": "v9000001", "title": "pasta recipe chef kitchen"})
+    rows.append({"video_id": "v9000002", "title": "<b>🎉</b> https://x.example/a !!"})  # no words
     _write(catalog.parent / "edited.jsonl", rows)
     third = _nightly(catalog.parent / "edited.jsonl", model_dir, state, out)
-    assert third["videos"]["changed"] == 5 and third["videos"]["new"] == 1
-    assert third["videos"]["deleted"] == 3 and third["records"]["tagged"] == 6
+    assert third["videos"]["changed"] == 5 and third["videos"]["new"] == 2
+    assert third["videos"]["deleted"] == 3 and third["records"]["tagged"] == 7
+    assert third["records"]["empty_text"] == 1 and third["records"]["balanced"]
     table = _table(state)
-    assert not set(deleted) & table.keys() and "v9000001" in table
-    assert len(table) == first["videos"]["in_table"] - 3 + 1
+    assert not set(deleted) & table.keys() and {"v9000001", "v9000002"} <= table.keys()
+    assert len(table) == first["videos"]["in_table"] - 3 + 2
+    assert table["v9000002"]["empty_text"] is True and "empty_text" not in table["v9000001"]
+    prior = empty_bag_of_words_scores(model_dir)
+    got = {t["label"]: t["score"] for t in table["v9000002"]["labels"]}
+    assert got == pytest.approx(prior, abs=1e-6)
     published = [json.loads(line) for f in (out / "tags").glob("*.jsonl")
                  for line in f.read_text().splitlines()]  # fmt: skip
-    assert sorted(r["video_id"] for r in published) == sorted([*edited, "v9000001"])
+    assert sorted(r["video_id"] for r in published) == sorted([*edited, "v9000001", "v9000002"])
     history = (state / nightly.HISTORY).read_text().splitlines()
     assert [json.loads(h)["records"]["tagged"] for h in history] == [
         first["records"]["tagged"],
         0,
-        6,
+        7,
     ]
 
 

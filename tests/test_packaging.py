@@ -167,7 +167,8 @@ def test_installed_wheel_tags_a_catalog_outside_the_repo(dists, sample_model, tm
     out = work / "out"
     report = json.loads((out / "predict_report.json").read_text())
     assert report["records"]["balanced"] is True
-    assert report["records"]["tagged"] == manifest.unique_videos - manifest.empty_text
+    assert report["records"]["tagged"] == manifest.unique_videos  # empty text is tagged too
+    assert report["records"]["empty_text"] == manifest.empty_text
     assert report["records"]["in"] == manifest.lines
     assert (out / "_SUCCESS").is_file() and not (out / "_staging").exists()
     rows = [

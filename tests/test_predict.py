@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 
 import apache_beam as beam
 import numpy as np
@@ -13,12 +14,22 @@ import tensorflow as tf
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from models import export
 from models.data import make_dataset
 from models.train import load_training_data, predict_scores
 from pipelines import cli, predict
 from pipelines.inference import ModelHandle, RunInference, run_with_split
 from pipelines.sample_catalog import generate_lines
+from pipelines.steps import record_fields
 from tests.conftest import local_options
+from transforms.records import (
+    RecordError,
+    RecordSchema,
+    decode_utf8,
+    parse_json_object,
+    to_canonical,
+)
+from transforms.text import TextConfig, text_tokens
 
 TAGGED_AT = "2026-11-22T00:00:00+00:00"
 
@@ -40,21 +51,75 @@ def predicted(sample_catalog, sample_model, tmp_path_factory):
     return out, _predict(sample_catalog, model_dir, out)
 
 
-def test_every_video_tagged_once_and_counts_balance(predicted):
+def _empty_text_ids(catalog) -> set[str]:
+    """Videos whose latest version has no token left after cleaning (default text config)."""
+    latest: dict[str, tuple] = {}
+    for line_no, line in enumerate(catalog.read_bytes().splitlines()):
+        try:
+            record = to_canonical(parse_json_object(decode_utf8(line)), RecordSchema())
+        except RecordError:
+            continue
+        updated = record.get("updated_at")
+        key = (-math.inf if updated is None else updated, line_no)
+        if record["video_id"] not in latest or key >= latest[record["video_id"]][0]:
+            latest[record["video_id"]] = (key, record)
+    return {
+        vid for vid, (_, r) in latest.items() if not text_tokens(record_fields(r), TextConfig())
+    }
+
+
+def empty_bag_of_words_scores(model_dir) -> dict[str, float]:
+    """The model's scores for an all-empty sparse row, straight from the ``sparse`` signature."""
+    loaded = tf.saved_model.load(str(model_dir / "saved_model"))
+    width = loaded.signatures["vectorize"](tokens=tf.constant([["pasta"]]))["dense_shape"][1]
+    out = loaded.signatures["sparse"](
+        indices=tf.zeros([0, 2], tf.int64),
+        values=tf.zeros([0], tf.float32),
+        dense_shape=tf.stack([tf.constant(1, tf.int64), width]),
+    )
+    labels = export.read_extra(str(model_dir / "saved_model"), export.LABELS_FILE)
+    return dict(zip(labels, out["probabilities"].numpy()[0].tolist(), strict=True))
+
+
+def test_every_video_tagged_once_and_counts_balance(predicted, sample_catalog):
     out, report = predicted
     _, manifest = generate_lines(800, 7)
     records = report["records"]
     assert records["in"] == manifest.lines
     assert records["duplicates_removed"] == manifest.duplicates
-    assert records["dead_lettered"] == manifest.malformed + manifest.empty_text
-    assert records["tagged"] == manifest.unique_videos - manifest.empty_text
+    assert records["dead_lettered"] == manifest.malformed  # empty text is tagged, not dead
+    assert list(report["dead_letters"]) == ["read"]
+    assert sum(report["dead_letters"]["read"].values()) == manifest.malformed
+    assert records["tagged"] == manifest.unique_videos
+    assert records["empty_text"] == manifest.empty_text == len(_empty_text_ids(sample_catalog))
     assert records["balanced"] is True
+    assert records["in"] == records["tagged"] + records["dead_lettered"] + manifest.duplicates
     rows = _rows(out)
     assert len(rows) == len({r["video_id"] for r in rows}) == records["tagged"]
     assert (out / "_SUCCESS").exists() and not (out / "_staging").exists()
     assert report["beam_metrics"]["batch_size"]["max"] <= 512
     assert report["beam_metrics"]["model_load_ms"]["count"] >= 1
     assert 0 <= report["oov_token_rate"] < 0.2
+
+
+def test_empty_text_videos_get_the_models_empty_bag_of_words_scores(
+    predicted, sample_model, sample_catalog
+):
+    out, _ = predicted
+    model_dir, _ = sample_model
+    rows = _rows(out)
+    flagged = {r["video_id"]: r for r in rows if "empty_text" in r}
+    assert set(flagged) == _empty_text_ids(sample_catalog) and len(flagged) >= 1
+    assert all(r["empty_text"] is True for r in flagged.values())
+    prior = empty_bag_of_words_scores(model_dir)
+    for row in flagged.values():
+        got = {t["label"]: t["score"] for t in row["labels"]}
+        assert set(got) == set(prior)
+        for name, score in prior.items():
+            assert got[name] == pytest.approx(score, abs=1e-6), name
+        assert [t["score"] for t in row["labels"]] == sorted(got.values(), reverse=True)
+    text_row = next(r for r in rows if "empty_text" not in r)
+    assert {t["label"]: t["score"] for t in text_row["labels"]} != pytest.approx(prior, abs=1e-3)
 
 
 def test_rows_hold_sorted_top_k_and_tuned_predictions(predicted, sample_model):
@@ -134,15 +199,35 @@ def test_run_with_split_isolates_the_bad_item():
     assert failed == ["bad"]
 
 
-def test_failed_inference_goes_to_dead_letters(sample_model):
+def test_failed_inference_goes_to_dead_letters_and_empty_rows_score_the_prior(sample_model):
+    from models.serving import LoadedTagger
+
     model_dir, _ = sample_model
+    prior = np.array(list(empty_bag_of_words_scores(model_dir).values()))
+    tagger = LoadedTagger(str(model_dir / "saved_model"))
+    only_empty = tagger.vectorize([[], []])  # a batch without a single token keeps its rows
+    assert only_empty["dense_shape"][0] == 2 and only_empty["indices"].shape == (0, 2)
+    assert only_empty["num_tokens"].tolist() == [0, 0]
+    scores = tagger.predict_sparse(
+        only_empty["indices"], only_empty["values"], only_empty["dense_shape"]
+    )
+    np.testing.assert_allclose(scores, [prior, prior], atol=1e-6)
+
     handle = ModelHandle(str(model_dir / "saved_model"))
     good = [{"video_id": f"g{i}", "tokens": ["pasta", "recipe", "chef"]} for i in range(5)]
+    good[1] = {"video_id": "g1", "tokens": []}  # empty text: scored, as the model's prior
     bad = {"video_id": "bad", "tokens": [None]}  # cannot become a string tensor
     with TestPipeline(options=local_options()) as p:
         scores, dead = p | beam.Create([*good[:2], bad, *good[2:]]) | RunInference(handle, 6, 6)
-        ids = scores | beam.Map(lambda kv: (kv[0]["video_id"], kv[1].shape[0]))
-        assert_that(ids, equal_to([(f"g{i}", 20) for i in range(5)]), label="Scored")
+        ids = scores | beam.Map(
+            lambda kv: (
+                kv[0]["video_id"],
+                kv[1].shape[0],
+                bool(np.allclose(kv[1], prior, atol=1e-6)),
+            )
+        )
+        expected = [(f"g{i}", 20, i == 1) for i in range(5)]
+        assert_that(ids, equal_to(expected), label="Scored")
         reasons = dead | beam.Map(lambda d: (d["stage"], json.loads(d["record"])["video_id"]))
         assert_that(reasons, equal_to([("inference", "bad")]), label="Dead")
 

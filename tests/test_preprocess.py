@@ -159,3 +159,30 @@ def test_deduplicate_keeps_latest_then_last_seen():
         )
         total = out.duplicates | beam.CombineGlobally(sum)
         assert_that(total, equal_to([3]), label="Duplicates")
+
+
+def test_clean_keeps_empty_text_only_when_asked_and_never_mutates_its_input():
+    from pipelines.catalog_io import DEAD, EMPTY_TEXT
+    from pipelines.steps import _CleanFn
+    from transforms.text import TextConfig
+
+    empty = {"video_id": "e1", "title": "🔥 http://bit.ly/xyz", "_pos": ("cat.jsonl", 7)}
+    worded = {"video_id": "w1", "title": "Pasta sauce", "_pos": ("cat.jsonl", 8)}
+    snapshot = json.dumps([empty, worded])
+
+    (dead,) = _CleanFn(TextConfig(), None, keep_empty_text=False).process(empty)
+    assert dead.tag == DEAD
+    assert (dead.value["reason"], dead.value["source"], dead.value["offset"]) == (
+        EMPTY_TEXT,
+        "cat.jsonl",
+        7,
+    )
+    assert json.loads(dead.value["record"]) == {"video_id": "e1", "title": "🔥 http://bit.ly/xyz"}
+
+    scoring = _CleanFn(TextConfig(), None, keep_empty_text=True)
+    (kept,) = scoring.process(empty)
+    assert (kept["video_id"], kept["tokens"], kept[EMPTY_TEXT]) == ("e1", [], True)
+    assert kept["fingerprint"] == "id:e1" and "_pos" not in kept
+    (text,) = scoring.process(worded)
+    assert text["tokens"] == ["pasta", "sauce"] and EMPTY_TEXT not in text
+    assert json.dumps([empty, worded]) == snapshot  # the inputs are untouched

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from models import yt8m_data as y8
+from models.priors import label_prior
 from transforms.records import RecordError
 from transforms.splits import SplitConfig, hash_split
 
@@ -277,6 +278,24 @@ def test_dataset_split_filter_matches_split_of(tmp_path):
     assert sum(map(len, by_split.values())) == 300 and min(map(len, by_split.values())) > 30
     with pytest.raises(ValueError, match="split must be one of"):
         y8.video_level_dataset([path], 6, 64, split="validation")
+
+
+def test_labels_dataset_counts_the_same_labels_without_features(tmp_path):
+    video, frames = str(tmp_path / "v.tfrecord"), str(tmp_path / "f.tfrecord")
+    y8.write_video_level_sample(video, 120, num_classes=6, seed=2)
+    manifest = y8.write_frame_level_sample(frames, 30, 6, seed=3, max_frames=3)
+    config = SplitConfig(60, 20, 20, salt="s")
+    full = y8.video_level_dataset(video, 6, 32, split="train", split_config=config)
+    cheap = y8.labels_dataset(video, 6, 25, split="train", split_config=config)
+    assert set(next(iter(cheap))[0]) == {"video_id"}  # no features parsed
+    for (f, y), (g, z) in zip(full.unbatch(), cheap.unbatch(), strict=True):
+        assert f["video_id"].numpy() == g["video_id"].numpy()
+        np.testing.assert_array_equal(y.numpy(), z.numpy())
+    counts = sum(y.numpy().sum(axis=0) for _, y in y8.labels_dataset(frames, 6, frame_level=True))
+    assert counts.tolist() == manifest["label_counts"]
+    prior = label_prior(y8.labels_dataset(video, 6, split="train", split_config=config), 6)
+    train = np.concatenate([y.numpy() for _, y in full])
+    np.testing.assert_allclose(prior, np.clip(train.mean(axis=0), 1e-6, 1 - 1e-6))
 
 
 # Generators -----------------------------------------------------------------
