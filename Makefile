@@ -34,6 +34,7 @@ test: lint
 	$(BIN)/python -m pytest -q
 
 bench: install
+	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/preprocess.py
 	$(BIN)/python benchmarks/predict.py
 	$(BIN)/python benchmarks/quality.py

@@ -17,6 +17,7 @@ REQUIRES = [
     "nltk==3.10.4",
     "numpy>=1.26,<3",
     "matplotlib==3.11.2",
+    "optuna==5.0.0",  # train --tune
 ]
 
 setup(
@@ -32,7 +33,7 @@ setup(
     install_requires=REQUIRES,
     extras_require={
         "dev": ["pytest==9.0.3", "ruff==0.17.6", "build"],
-        "bench": ["scikit-learn==1.9.1"],
+        "bench": ["scikit-learn==1.9.1", "fasttext-numpy2==0.10.4"],
     },
     entry_points={"console_scripts": ["catalog-tagger=pipelines.cli:main"]},
 )

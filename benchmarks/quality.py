@@ -250,7 +250,7 @@ def run_sklearn_peers(data: dict) -> dict:
     logreg, svc = (lambda c: LogisticRegression(C=c, max_iter=1000)), (lambda c: LinearSVC(C=c))
     proba, decision = (lambda m, x: m.predict_proba(x)), (lambda m, x: m.decision_function(x))
     results = {
-        "tfidf+logreg": sklearn_peer(logreg, (1, 4, 16), data, features, proba),
+        "tfidf+logreg": sklearn_peer(logreg, (1, 4, 16, 64), data, features, proba),
         "tfidf+linearsvc": sklearn_peer(svc, (0.05, 0.1, 0.2, 0.5, 1), data, features, decision),
     }
     for result in results.values():

@@ -460,7 +460,7 @@ def section(args) -> str:
 
 def print_holdout(models: dict, names: list[str]) -> None:
     print(
-        "\n| model | flags | epochs (best) | eval GAP@20 | test GAP@20 | held-out GAP@20 | train s |"
+        "\n| model | settings | epochs (best) | eval GAP@20 | test GAP@20 | held-out GAP@20 | train s |"
     )
     print("|---" * 7 + "|")
     for name in names:
@@ -468,8 +468,9 @@ def print_holdout(models: dict, names: list[str]) -> None:
         if "holdout" not in fit:
             print(f"| {name} | failed: {fit.get('error')} |" + " |" * 5)
             continue
-        train = fit["spec"].get("train", {})
-        flags = f"lr {train.get('learning_rate', '-')}, batch {train.get('batch_size', '-')}"
+        train = fit["spec"].get("train")
+        flags = (f"lr {train['learning_rate']}, batch {train['batch_size']}" if train
+                 else f"C {fit.get('params', {}).get('C')}")  # fmt: skip
         epochs = f"{fit['epochs_run']} ({fit['best_epoch']})" if "epochs_run" in fit else "-"
         gaps = [fit["eval_gap@20"], fit["test"]["gap@20"], fit["holdout"]["gap@20"]]
         print(f"| {name} | {flags} | {epochs} | " + " | ".join(f"{g:.4f}" for g in gaps)

@@ -103,6 +103,7 @@ def unseen_labels(report: dict, spec: DataSpec) -> dict:
 
 def _datasets(data: TrainingData, hp: HParams) -> dict:
     """train (shuffled, with OOV noise if asked), eval, train+eval (for the refit), test."""
+    keras.utils.set_random_seed(hp.seed)  # shuffles hang on the global seed too
     make = lambda splits, shuffle=False: make_dataset(  # noqa: E731
         [f for s in splits for f in data.files[s]], data.output, data.spec,
         hp.batch_size, shuffle, hp.seed,
@@ -169,7 +170,6 @@ def fit_models(data: TrainingData, hp: HParams, datasets: dict, work: str, on_ep
 def fit_trial(data: TrainingData, base: HParams, params: dict, on_epoch) -> tuple:
     """One ``--tune`` trial: ``(eval GAP@20, best epoch)`` of ``params`` on ``base``."""
     hp = tune.trial_hparams(base, params)
-    tf.config.experimental.enable_op_determinism()  # a trial is the same on any worker
     with tempfile.TemporaryDirectory(prefix="tune-trial-") as work:
         model, _, runs = fit_models(data, hp, _datasets(data, hp), work, on_epoch)
     _, scores, labels = predict_scores(model, make_dataset(
@@ -187,7 +187,8 @@ def tuned_hparams(data: TrainingData, config: TrainConfig, run_round=None):
     """``(hparams, tuning summary)``: the best trial's settings on the given ones."""
     require(data.files["eval"], "--tune needs an eval split to choose on")
     start = time.monotonic()
-    history = tune.search(config.tune, run_round or sequential_rounds(data, config.hparams))
+    run_round = run_round or sequential_rounds(data, config.hparams)
+    history = tune.search(config.tune, run_round, config.hparams)
     best = tune.best_trial(history)
     tune.log_hparams(os.path.join(config.model_dir, "tensorboard", "tune"), history)
     summary = {"trials": history, "best": best, "config": dataclasses.asdict(config.tune),

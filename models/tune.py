@@ -27,7 +27,7 @@ from models.model import HParams
 SEARCH_SPACE = {
     "hidden_units": ("categorical", (0, 128, 256, 512)),
     "wide": ("categorical", (True, False)),
-    "dropout": ("float", (0.1, 0.6)),
+    "dropout": ("float", (0.1, 0.8)),
     "learning_rate": ("log", (5e-4, 2e-2)),
     "batch_size": ("categorical", (32, 64, 128)),
 }
@@ -79,10 +79,25 @@ def _study(seed: int, history: list[dict]) -> optuna.Study:
     return study
 
 
-def ask_round(seed: int, history: list[dict], size: int) -> list[dict]:
-    """The next ``size`` trials' settings, from the earlier rounds alone."""
+def ask_round(seed: int, history: list[dict], size: int, first: dict | None = None) -> list[dict]:
+    """The next ``size`` trials' settings, from the earlier rounds alone; the very
+    first trial is ``first`` (the given settings) when set."""
     study = _study(seed + len(history), history)
+    if first is not None and not history:
+        study.enqueue_trial(first)
     return [study.ask(distributions()).params for _ in range(size)]
+
+
+def starting_point(base: HParams) -> dict:
+    """``base``'s settings that lie in the search space (the rest are sampled)."""
+    point = {}
+    for name, dist in distributions().items():
+        value = getattr(base, name)
+        inside = (value in dist.choices if hasattr(dist, "choices")
+                  else dist.low <= value <= dist.high)  # fmt: skip
+        if inside:
+            point[name] = value
+    return point
 
 
 def trial_hparams(base: HParams, params: dict) -> HParams:
@@ -116,16 +131,19 @@ def run_trial(spec: dict, fit_trial: Callable) -> dict:
             "seconds": round(time.monotonic() - start, 2)}  # fmt: skip
 
 
-def search(config: TuneConfig, run_round: Callable[[list[dict]], list[dict]]) -> list[dict]:
+def search(
+    config: TuneConfig, run_round: Callable[[list[dict]], list[dict]], base: HParams
+) -> list[dict]:
     """Every trial record, in trial order. ``run_round(specs)`` runs one round's
-    specs (in sequence, or on Beam) and returns their records."""
+    specs (in sequence, or on Beam) and returns their records. Trial 0 is
+    ``base``'s own settings, so the search never ends below where it started."""
     history: list[dict] = []
     start = time.monotonic()
     while len(history) < config.trials:
         if config.budget_minutes and time.monotonic() - start > config.budget_minutes * 60:
             break
         size = min(config.parallelism, config.trials - len(history))
-        params = ask_round(config.seed, history, size)
+        params = ask_round(config.seed, history, size, starting_point(base))
         specs = [{"number": len(history) + i, "params": p, "seed": config.seed,
                   "history": list(history)} for i, p in enumerate(params)]  # fmt: skip
         history += sorted(run_round(specs), key=lambda r: r["number"])

@@ -89,7 +89,12 @@ class TextOptions(PipelineOptions):
         parser.add_argument(
             "--keep-stopwords", action="store_true", help="Do not remove English stopwords."
         )
-        parser.add_argument("--bigrams", action="store_true", help="Add word bigrams a_b.")
+        parser.add_argument(
+            "--bigrams",
+            action=argparse.BooleanOptionalAction,
+            default=TextConfig().bigrams,
+            help="Add word bigrams a_b (--no-bigrams: words alone).",
+        )
         parser.add_argument(
             "--max-tokens", type=int, default=5000, help="Keep at most this many tokens a video."
         )

@@ -57,7 +57,9 @@ def sample_model(sample_preprocessed, tmp_path_factory):
 
     model_dir = tmp_path_factory.mktemp("sample_model")
     # two seeds and the refit: the exported ensemble goes through every parity test
-    hparams = HParams(hidden_units=64, epochs=8, patience=2, batch_size=32, learning_rate=0.01, seeds=2)
+    hparams = HParams(
+        hidden_units=64, epochs=8, patience=2, batch_size=32, learning_rate=0.01, seeds=2
+    )
     summary = train(TrainConfig(str(sample_preprocessed), str(model_dir), hparams))
     return model_dir, summary
 

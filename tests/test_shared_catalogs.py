@@ -73,7 +73,9 @@ def test_evaluate_job_reproduces_the_trainer_test_metrics(name, request, shared_
 
     data_dir, written = request.getfixturevalue(name)
     model_dir = str(tmp_path / "model")
-    hparams = HParams(hidden_units=0, epochs=3, patience=1, learning_rate=0.02, seeds=1, refit=False)
+    hparams = HParams(
+        hidden_units=0, epochs=3, patience=1, learning_rate=0.02, seeds=1, refit=False
+    )
     summary = train(TrainConfig(data_dir, model_dir, hparams))
     flags = {"netflix": _netflix_flags, "youtube": _youtube_flags}[name](shared_data)
     labels = (tmp_path / "model/saved_model/assets.extra/labels.txt").read_text().splitlines()

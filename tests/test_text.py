@@ -15,10 +15,11 @@ from transforms.text import (
     tokenize,
 )
 
-ASCII = TextConfig(ascii_only=True)
-STEM = TextConfig(stem=True)
+ASCII = TextConfig(ascii_only=True, bigrams=False)
+STEM = TextConfig(stem=True, bigrams=False)
 BIGRAMS = TextConfig(bigrams=True)
-KEEP_ALL = TextConfig(remove_stopwords=False, digits="keep", min_token_chars=1)
+UNIGRAMS = TextConfig(bigrams=False)
+KEEP_ALL = TextConfig(remove_stopwords=False, digits="keep", min_token_chars=1, bigrams=False)
 
 YOUTUBE_DESCRIPTION = (
     "SHANTELL'S CHANNEL - https://www.youtube.com/shantellmartin\\nCANDICE - "
@@ -117,30 +118,30 @@ def test_clean_text_ascii_only(raw: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("fields", "config", "expected"),
     [
-        (["Привет, мир!"], TextConfig(), ["привет", "мир"]),
-        (["مرحبا بالعالم"], TextConfig(), ["مرحبا", "بالعالم"]),
-        (["नमस्ते दुनिया"], TextConfig(), ["नमस्ते", "दुनिया"]),
-        (["Café crème"], TextConfig(), ["café", "crème"]),
+        (["Привет, мир!"], UNIGRAMS, ["привет", "мир"]),
+        (["مرحبا بالعالم"], UNIGRAMS, ["مرحبا", "بالعالم"]),
+        (["नमस्ते दुनिया"], UNIGRAMS, ["नमस्ते", "दुनिया"]),
+        (["Café crème"], UNIGRAMS, ["café", "crème"]),
         (["Café crème"], ASCII, ["cafe", "creme"]),
         # CJK: one token per character; the Katakana prolonged sound mark "ー" (U+30FC)
         # is in the Katakana block and is a token of its own like any other kana.
-        (["東京タワー"], TextConfig(), ["東", "京", "タ", "ワ", "ー"]),
+        (["東京タワー"], UNIGRAMS, ["東", "京", "タ", "ワ", "ー"]),
         (
             ["東京タワーに行きました。Tokyo Tower"],
-            TextConfig(),
+            UNIGRAMS,
             ["東", "京", "タ", "ワ", "ー", "に", "行", "き", "ま", "し", "た", "tokyo", "tower"],
         ),
-        (["서울 여행"], TextConfig(), ["서", "울", "여", "행"]),
+        (["서울 여행"], UNIGRAMS, ["서", "울", "여", "행"]),
         # Single CJK characters are exempt from min_token_chars; Latin ones are not.
-        (["東 a bb ccc"], TextConfig(min_token_chars=3), ["東", "ccc"]),
+        (["東 a bb ccc"], TextConfig(min_token_chars=3, bigrams=False), ["東", "ccc"]),
         (["東京"], BIGRAMS, ["東", "京", "東_京"]),
         (["東京"], ASCII, []),
-        (["Best day ever 😂🔥!!!"], TextConfig(), ["best", "day", "ever"]),
-        (["Don't stop rock’n’roll"], TextConfig(), ["stop", "rock'n'roll"]),
+        (["Best day ever 😂🔥!!!"], UNIGRAMS, ["best", "day", "ever"]),
+        (["Don't stop rock’n’roll"], UNIGRAMS, ["stop", "rock'n'roll"]),
         (["Don't stop rock’n’roll"], KEEP_ALL, ["don't", "stop", "rock'n'roll"]),
         (
             [YOUTUBE_DESCRIPTION],
-            TextConfig(),
+            UNIGRAMS,
             ["shantell's", "channel", "candice", "filmed", "video", "4k"],
         ),
         ([YOUTUBE_DESCRIPTION], STEM, ["shantel", "channel", "candic", "film", "video", "4k"]),
@@ -154,7 +155,7 @@ def test_text_tokens(fields: list[str | None], config: TextConfig, expected: lis
     ("config", "expected"),
     [
         (
-            TextConfig(),
+            UNIGRAMS,
             [
                 "young", "boy", "vanishes", "small", "town", "uncovers", "mystery", "involving",
                 "secret", "experiments", "terrifying", "supernatural", "forces", "one", "strange",
@@ -185,7 +186,7 @@ def test_netflix_description(config: TextConfig, expected: list[str]) -> None:
     ("config", "expected"),
     [
         (
-            TextConfig(),
+            UNIGRAMS,
             [
                 "documentary", "filmmakers", "explore", "lives", "chefs", "running", "world's",
                 "best", "restaurants",
@@ -205,7 +206,7 @@ def test_netflix_description(config: TextConfig, expected: list[str]) -> None:
             ],
         ),
         (
-            TextConfig(remove_stopwords=False),
+            TextConfig(remove_stopwords=False, bigrams=False),
             [
                 "in", "this", "documentary", "filmmakers", "explore", "the", "lives", "of",
                 "chefs", "who", "are", "running", "the", "world's", "best", "restaurants",
@@ -220,7 +221,7 @@ def test_netflix_description_2(config: TextConfig, expected: list[str]) -> None:
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        (TextConfig(), ["want", "talk", "marriage", "shantell", "martin"]),
+        (UNIGRAMS, ["want", "talk", "marriage", "shantell", "martin"]),
         (
             BIGRAMS,
             [
@@ -259,26 +260,34 @@ def test_fields_are_tokenized_separately(config: TextConfig, expected: list[str]
     ],
 )
 def test_digit_policies(digits: str, text: str, expected: list[str]) -> None:
-    assert text_tokens([text], TextConfig(digits=digits)) == expected
+    assert text_tokens([text], TextConfig(digits=digits, bigrams=False)) == expected
 
 
 @pytest.mark.parametrize(
     ("cleaned", "config", "expected"),
     [
-        ("", TextConfig(), []),
+        ("", UNIGRAMS, []),
         (
             "one two three four five",
             TextConfig(max_tokens=3, bigrams=True),
             ["one", "two", "three", "one_two", "two_three"],
         ),
-        ("a bb ccc dddd", TextConfig(min_token_chars=3, remove_stopwords=False), ["ccc", "dddd"]),
-        ("a bb ccc", TextConfig(min_token_chars=1, remove_stopwords=False), ["a", "bb", "ccc"]),
+        (
+            "a bb ccc dddd",
+            TextConfig(min_token_chars=3, remove_stopwords=False, bigrams=False),
+            ["ccc", "dddd"],
+        ),
+        (
+            "a bb ccc",
+            TextConfig(min_token_chars=1, remove_stopwords=False, bigrams=False),
+            ["a", "bb", "ccc"],
+        ),
         (
             "running dogs ran les misérables 4k",
             STEM,
             ["run", "dog", "ran", "les", "misérables", "4k"],
         ),
-        ("the the the", TextConfig(), []),
+        ("the the the", UNIGRAMS, []),
     ],
 )
 def test_tokenize(cleaned: str, config: TextConfig, expected: list[str]) -> None:
@@ -296,7 +305,11 @@ def test_nothing_survives(raw: str | None) -> None:
 
 def test_no_fields() -> None:
     assert text_tokens([]) == []
-    assert text_tokens(iter(["Cat videos", None])) == ["cat", "videos"]
+    assert text_tokens(iter(["Cat videos", None])) == [
+        "cat",
+        "videos",
+        "cat_videos",
+    ]  # default: 1-2-grams
 
 
 def test_fields_must_not_be_a_single_string() -> None:

@@ -46,7 +46,7 @@ class TextConfig:
     digits: str = "drop"
     stem: bool = False
     remove_stopwords: bool = True
-    bigrams: bool = False
+    bigrams: bool = True  # 1-2-grams: better on the eval split of every catalog measured
     min_token_chars: int = 2
     max_tokens: int = 5000
 
