@@ -28,7 +28,7 @@ from models import av_ensemble, av_export, av_train, export, metrics
 from models import checkpoints as weight_files
 from models.av_layers import WEIGHT_DTYPES
 from models.av_models import model_weights_mb, transfer_weights
-from models.loop import predict_scores
+from models.loop import CHECKPOINTS, predict_scores
 from pipelines.jobs import JobError, prepare_output_dir, require
 
 CARD_AV = av_export.CARD_AV
@@ -38,7 +38,7 @@ REPORTS = {
     "average": "average_report.json",
     "ensemble": "ensemble_report.json",
 }
-_OWNED = (av_train.SAVED_MODEL_DIR, av_train.CHECKPOINTS, *REPORTS.values())
+_OWNED = (av_train.SAVED_MODEL_DIR, CHECKPOINTS, *REPORTS.values())
 
 
 class Export(NamedTuple):
@@ -74,9 +74,9 @@ def _trained(model_dir: str, data: str | None) -> tuple[Export, av_train.AVTrain
 
 
 def _load(config, num_labels: int, checkpoint: str):
-    require(tf.io.gfile.exists(checkpoint + ".index"), f"no checkpoint {checkpoint!r}")
+    require(tf.io.gfile.exists(checkpoint), f"no checkpoint {checkpoint!r}")
     model = av_train.build(config, num_labels)
-    model.load_weights(checkpoint).expect_partial()
+    weight_files.load_weights(model, checkpoint)
     return model
 
 
@@ -123,10 +123,10 @@ def _check_output(output_dir: str, kind: str, model_dirs) -> None:
 
 
 def _finish(output_dir: str, model, source: Export, thresholds, card, max_mb) -> str:
-    """Exports ``model`` and saves its weights as ``checkpoints/best`` (for further tools)."""
+    """Exports ``model`` and saves its weights as ``checkpoints/best.h5`` (for further tools)."""
     export_dir = os.path.join(output_dir, av_train.SAVED_MODEL_DIR)
     av_export.export_av_model(export_dir, model, source.labels, thresholds, card, max_mb)
-    model.save_weights(os.path.join(output_dir, av_train.CHECKPOINTS, "best"))
+    weight_files.save_weights(model, weight_files.best_path(os.path.join(output_dir, CHECKPOINTS)))
     return export_dir
 
 
@@ -145,7 +145,7 @@ def compress(model_dir, output_dir, dtype="float16", data=None, max_model_mb=Non
     was = config.model.weight_dtype
     require(was == "float32", f"{model_dir!r} is already compressed ({was} weights)")
     n = len(source.labels)
-    original = _load(config, n, os.path.join(model_dir, av_train.CHECKPOINTS, "best"))
+    original = _load(config, n, weight_files.best_path(os.path.join(model_dir, CHECKPOINTS)))
     compressed = av_train.build(config, n, dtype)
     try:
         transfer_weights(original, compressed)
@@ -174,7 +174,7 @@ def compress(model_dir, output_dir, dtype="float16", data=None, max_model_mb=Non
 
 def epoch_checkpoints(model_dir: str) -> dict[int, str]:
     """``{epoch: checkpoint path}`` of the ``checkpoints/epoch-NNN`` weights."""
-    return weight_files.epoch_checkpoints(os.path.join(model_dir, av_train.CHECKPOINTS))
+    return weight_files.epoch_checkpoints(os.path.join(model_dir, CHECKPOINTS))
 
 
 def select_epochs(available: dict, model_dir: str, last=None, epochs=None) -> list[int]:
@@ -232,7 +232,7 @@ def average_checkpoints(
 
     average_into(model, {f"epoch-{e:03d}": available[e] for e in chosen}, evaluate)
     av_export.check_size(model, max_model_mb)
-    best = _load(config, n, os.path.join(model_dir, av_train.CHECKPOINTS, "best"))
+    best = _load(config, n, weight_files.best_path(os.path.join(model_dir, CHECKPOINTS)))
     averaged, thresholds = _metrics(*_scores(model, dataset))
     best_single = _metrics(*_scores(best, dataset))[0]
     prepare_output_dir(output_dir, _OWNED)

@@ -13,27 +13,24 @@ checkpoint averaging. The output biases start at the train split's label prior.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import json
 import logging
 import os
-import sys
 import time
 
 import tensorflow as tf
 import tf_keras as keras
 
-from models import av_export, metrics, yt8m_data
+from models import av_export, card, metrics, yt8m_data
 from models.av_models import MODELS, AVParams, build_av_model
-from models.checkpoints import WeightsOnlyCheckpoint
-from models.loop import EvalAndKeepBest, predict_scores
+from models.loop import LoopConfig, predict_scores
+from models.loop import fit as loop_fit
 from models.priors import label_prior
 from models.train import SUMMARY_FILE
 from pipelines.jobs import JobError, require
 from transforms.splits import SplitConfig
 
 SAVED_MODEL_DIR = "saved_model"
-CHECKPOINTS = "checkpoints"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,29 +108,11 @@ def make_datasets(config: AVTrainConfig, num_classes: int, files: list[str]) -> 
 
 
 def _fit(model, config: AVTrainConfig, datasets: dict):
+    """The shared loop (``models.loop``), keeping every epoch's weights for averaging."""
     hp = config.train
-    model.compile(
-        optimizer=keras.optimizers.Adam(hp.learning_rate),
-        loss=keras.losses.BinaryCrossentropy(from_logits=True),
-    )
-    checkpoints = os.path.join(config.model_dir, CHECKPOINTS)
-    if tf.io.gfile.exists(checkpoints):  # a previous run's epochs must not be averaged
-        tf.io.gfile.rmtree(checkpoints)
-    keeper = EvalAndKeepBest(
-        datasets["eval"], "sigmoid", hp.patience, os.path.join(checkpoints, "best")
-    )
-    every_epoch = WeightsOnlyCheckpoint(checkpoints)  # weights only, no Adam state
-    history = model.fit(
-        datasets["train"].map(lambda features, y: (_inputs(features), y)),
-        epochs=hp.epochs,
-        callbacks=[every_epoch, keeper, keras.callbacks.TensorBoard(config.model_dir + "/tb")],
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
-    return keeper, history
-
-
-def _inputs(features: dict) -> dict:
-    return {name: value for name, value in features.items() if name != "video_id"}
+    loop = LoopConfig(hp.learning_rate, hp.epochs, hp.patience, "sigmoid", config.model_dir,
+                      keep_every_epoch=True)  # fmt: skip
+    return loop_fit(model, datasets["train"], datasets["eval"], loop)
 
 
 def build(config: AVTrainConfig, num_classes: int, weight_dtype: str | None = None, prior=None):
@@ -173,9 +152,9 @@ def train_av(config: AVTrainConfig) -> dict:
     model = build(config, len(labels), prior=train_prior(config, len(labels), files))
     av_export.check_size(model, config.max_model_mb)
     start = time.monotonic()
-    keeper, history = _fit(model, config, datasets)
+    history, best_epoch = _fit(model, config, datasets)
     seconds = time.monotonic() - start
-    require(keeper.best_epoch >= 0, f"no eval videos in {config.data!r}: cannot select a model")
+    require(best_epoch >= 1, f"no eval videos in {config.data!r}: cannot select a model")
     _, eval_scores, eval_labels = predict_scores(model, datasets["eval"], "sigmoid")
     thresholds = metrics.tune_thresholds(eval_scores, eval_labels)
     results = {"eval": metrics.evaluate(eval_scores, eval_labels, thresholds)}
@@ -188,7 +167,7 @@ def train_av(config: AVTrainConfig) -> dict:
     summary = {
         "model": read_extra(export_dir, CARD_FILE)[av_export.CARD_AV],
         "epochs_run": len(history.history.get("loss", [])),
-        "best_epoch": keeper.best_epoch + 1,
+        "best_epoch": best_epoch,
         "history": {k: [float(x) for x in v] for k, v in history.history.items()},
         "wall_seconds": round(seconds, 3),
         "metrics": results,
@@ -201,12 +180,10 @@ def train_av(config: AVTrainConfig) -> dict:
 
 
 def model_card(config: AVTrainConfig, labels, results: dict) -> dict:
-    now = datetime.datetime.now(datetime.UTC)
-    return {
-        "model_version": now.strftime("%Y%m%dT%H%M%SZ"),
-        "features": "yt8m",
-        "metrics": results,
-        av_export.CARD_AV: {
+    return card.model_card(
+        results,
+        features="yt8m",
+        **{av_export.CARD_AV: {
             "params": dataclasses.asdict(config.model),
             "train": dataclasses.asdict(config.train),
             "frame_level": config.frame_level,
@@ -216,9 +193,8 @@ def model_card(config: AVTrainConfig, labels, results: dict) -> dict:
             "data": config.data,
             "split": dataclasses.asdict(config.split),
             "vocabulary": config.vocabulary,
-        },
-        "versions": {"tensorflow": tf.__version__, "tf_keras": keras.__version__},
-    }
+        }},
+    )  # fmt: skip
 
 
 def config_from_card(card: dict, model_dir: str, **overrides) -> AVTrainConfig:

@@ -18,6 +18,13 @@ import tensorflow as tf
 import tf_keras as keras
 
 EPOCH_FILE = "epoch-{epoch:03d}.h5"
+BEST_FILE = "best.h5"  # the weights early stopping kept (and the tools' outputs)
+
+
+def best_path(directory: str) -> str:
+    return os.path.join(directory, BEST_FILE)
+
+
 _EPOCH = re.compile(r"epoch-(\d+)(\.h5|\.index)")  # .index: older TF-format checkpoints
 
 

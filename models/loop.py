@@ -16,10 +16,11 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from models import metrics
+from models import checkpoints, metrics
 from models.data import FEATURES
 from models.model import loss_fn, probabilities
 
+CHECKPOINTS = "checkpoints"  # under the work dir: best.h5 and epoch-NNN.h5
 HEADLINE = "gap@20"  # the metric that selects epochs, seeds and trials
 
 
@@ -63,7 +64,7 @@ class EvalAndKeepBest(keras.callbacks.Callback):
             logs[f"val_{name}"] = value
         if result[HEADLINE] > self.best:
             self.best, self.best_epoch, self._wait = result[HEADLINE], epoch, 0
-            self.model.save_weights(self._checkpoint)
+            checkpoints.save_weights(self.model, self._checkpoint)
         else:
             self._wait += 1
             self.model.stop_training = self._wait > self._patience
@@ -72,7 +73,7 @@ class EvalAndKeepBest(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         if self.best_epoch >= 0:
-            self.model.load_weights(self._checkpoint)
+            checkpoints.load_weights(self.model, self._checkpoint)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,17 +94,17 @@ def fit(model, train: tf.data.Dataset, eval_batches, config: LoopConfig, on_epoc
     best epoch counted from 1."""
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                   loss=loss_fn(config.loss))  # fmt: skip
-    checkpoints = os.path.join(config.work_dir, "checkpoints")
+    directory = os.path.join(config.work_dir, CHECKPOINTS)
+    if tf.io.gfile.exists(directory):  # a previous run's epochs must not be averaged
+        tf.io.gfile.rmtree(directory)
     callbacks = [keras.callbacks.TensorBoard(os.path.join(config.work_dir, "tensorboard"))]
     keeper = None
     if eval_batches is not None:
-        best = os.path.join(checkpoints, "best")
+        best = checkpoints.best_path(directory)
         keeper = EvalAndKeepBest(eval_batches, config.loss, config.patience, best, on_epoch)
         callbacks.insert(0, keeper)
-    if config.keep_every_epoch:
-        from models.checkpoints import WeightsOnlyCheckpoint
-
-        callbacks.insert(0, WeightsOnlyCheckpoint(checkpoints))
+    if config.keep_every_epoch:  # weights only, no optimizer state
+        callbacks.insert(0, checkpoints.WeightsOnlyCheckpoint(directory))
     history = model.fit(
         train.map(lambda f, y: (model_inputs(f), y)),
         epochs=config.epochs,

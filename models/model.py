@@ -14,6 +14,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from models.layers import MeanProbabilityLogits, SparseDense, sparse_input
+from models.priors import PRIOR_CLIP, logit
 
 LOSSES = ("sigmoid", "softmax")
 
@@ -85,10 +86,11 @@ HELP = {
 def prior_logits(label_counts, num_videos: int, loss: str) -> np.ndarray:
     """Output biases that make the untrained model predict each label's train
     frequency: ``logit(p)`` for sigmoid, ``log(p)`` for softmax."""
-    prior = np.clip(np.asarray(label_counts, np.float64) / max(num_videos, 1), 1e-6, 1 - 1e-6)
+    prior = np.asarray(label_counts, np.float64) / max(num_videos, 1)
     if loss == "softmax":
+        prior = np.clip(prior, PRIOR_CLIP, 1 - PRIOR_CLIP)
         return np.log(prior / prior.sum()).astype(np.float32)
-    return np.log(prior / (1 - prior)).astype(np.float32)
+    return logit(prior).astype(np.float32)
 
 
 def build_model(

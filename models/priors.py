@@ -18,7 +18,8 @@ PRIOR_CLIP = 1e-6  # priors are clipped to [PRIOR_CLIP, 1 - PRIOR_CLIP]
 _EXPERT_MAX = 0.99  # gated MoE: the largest initial expert probability
 
 
-def _logit(p):
+def logit(p) -> np.ndarray:
+    """``log(p / (1 - p))`` of ``p`` clipped to [PRIOR_CLIP, 1 - PRIOR_CLIP], in float64."""
     p = np.clip(np.asarray(p, np.float64), PRIOR_CLIP, 1.0 - PRIOR_CLIP)
     return np.log(p) - np.log1p(-p)
 
@@ -38,7 +39,7 @@ def moe_output_biases(prior, num_mixtures: int, gated: bool) -> tuple[np.ndarray
     if gated:
         gate = np.clip(np.maximum(gate, prior / (share * _EXPERT_MAX)), 0.5, 1.0 - PRIOR_CLIP)
     expert = prior / (share * gate)
-    return _logit(expert), _logit(gate)
+    return logit(expert), logit(gate)
 
 
 def init_output_bias(model: keras.Model, label_prior=None) -> keras.Model:
@@ -68,7 +69,7 @@ def init_output_bias(model: keras.Model, label_prior=None) -> keras.Model:
             kernel = np.asarray(head.output_gate_kernel.numpy(), np.float64)
             head.output_gate_bias.assign((gate - p @ kernel).astype("f4"))
     else:
-        head.bias.assign(_logit(prior).astype("f4"))
+        head.bias.assign(logit(prior).astype("f4"))
     return model
 
 

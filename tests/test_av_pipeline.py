@@ -91,7 +91,7 @@ def test_predictor_scores_equal_training_time_scores(av_model, av_predictions):
     config = av_train.config_from_card(card, str(model_dir))
     labels = (model_dir / "saved_model/assets.extra/labels.txt").read_text().splitlines()
     model = av_train.build(config, len(labels))
-    model.load_weights(str(model_dir / "checkpoints/best"))
+    model.load_weights(str(model_dir / "checkpoints/best.h5"))
     datasets = av_train.make_datasets(config, len(labels), av_train.shard_paths(config.data))
     ids, scores, _ = predict_scores(model, datasets["eval"], "sigmoid")
     by_id = {row["video_id"]: row for row in _rows(av_predictions[0])}

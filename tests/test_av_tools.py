@@ -91,7 +91,7 @@ def test_compressed_model_is_float16_and_close(video, compressed):
     out = compressed["dir"]
     card = export.read_extra(os.path.join(out, "saved_model"), export.CARD_FILE)
     model = av_train.build(av_train.config_from_card(card, out), CLASSES)
-    model.load_weights(os.path.join(out, "checkpoints", "best")).expect_partial()
+    checkpoints.load_weights(model, os.path.join(out, "checkpoints", "best.h5"))
     kernels = [w.dtype for w in model.weights if "kernel" in w.name]
     biases = [w.dtype for w in model.weights if "bias" in w.name]
     assert len(kernels) == 4 and set(kernels) == {tf.float16} and set(biases) == {tf.float32}
@@ -131,7 +131,7 @@ def test_average_of_two_checkpoints_is_their_mean(video, tmp_path):
     config = av_train.config_from_card(card, out)
     weights = []
     for path in (f"{video['a']}/checkpoints/epoch-002.h5", f"{video['a']}/checkpoints/epoch-003.h5",
-                 f"{out}/checkpoints/best"):  # fmt: skip
+                 f"{out}/checkpoints/best.h5"):  # fmt: skip
         model = av_train.build(config, CLASSES)
         checkpoints.load_weights(model, path)
         weights.append(model.get_weights())
@@ -153,7 +153,7 @@ def test_epoch_checkpoints_hold_the_weights_only(video):
     summary = json.loads(pathlib.Path(video["a"], "training_summary.json").read_text())
     checkpoints.load_weights(model, available[summary["best_epoch"]])
     best = av_train.build(av_train.config_from_card(card, video["a"]), CLASSES)
-    checkpoints.load_weights(best, os.path.join(video["a"], "checkpoints", "best"))
+    checkpoints.load_weights(best, os.path.join(video["a"], "checkpoints", "best.h5"))
     for loaded, kept in zip(model.get_weights(), best.get_weights(), strict=True):
         np.testing.assert_array_equal(loaded, kept)  # the best epoch's file holds its weights
 
