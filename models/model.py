@@ -16,7 +16,7 @@ import tf_keras as keras
 from models.layers import MeanProbabilityLogits, SparseDense, sparse_input
 from models.priors import PRIOR_CLIP, logit
 
-LOSSES = ("sigmoid", "softmax")
+LOSSES = ("auto", "sigmoid", "softmax")  # auto: softmax iff every train video has one label
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +38,7 @@ class HParams:
     epochs: int = 30
     patience: int = 4
     seed: int = 0
-    loss: str = "sigmoid"
+    loss: str = "auto"
     wide: bool = True
     seeds: int = 3
     refit: bool = True
@@ -74,7 +74,8 @@ HELP = {
     "epochs": "Maximum epochs.",
     "patience": "Early stopping: epochs without eval GAP@20 improvement.",
     "seed": "Seed for weights, dropout and shuffling (the first of --seeds).",
-    "loss": "sigmoid (multi-label) or softmax (exactly one category per video).",
+    "loss": "sigmoid (multi-label), softmax (exactly one category per video), or auto: "
+    "softmax when every train video has exactly one category, else sigmoid.",
     "wide": "Add a linear path from the bag-of-words to the logits (wide & deep).",
     "seeds": "Train this many seeds and export the average of their probabilities as one graph.",
     "refit": "After choosing the epoch count on eval, retrain on train + eval for it.",
@@ -152,6 +153,8 @@ def ensemble_model(members: list[keras.Model], loss: str) -> keras.Model:
 
 def loss_fn(loss: str) -> keras.losses.Loss:
     """The training loss matching the output kind (logits in, as every head gives)."""
+    if loss not in ("sigmoid", "softmax"):  # "auto" is resolved by the trainer first
+        raise ValueError(f"loss must be 'sigmoid' or 'softmax'. Received: loss={loss!r}")
     if loss == "softmax":
         return keras.losses.CategoricalCrossentropy(from_logits=True)
     return keras.losses.BinaryCrossentropy(from_logits=True)

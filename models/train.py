@@ -124,6 +124,26 @@ def _datasets(data: TrainingData, hp: HParams) -> dict:
     }
 
 
+def labels_per_video(data: TrainingData) -> tuple[int, int]:
+    """The fewest and most categories a train video has (one pass over the labels)."""
+    spec = {"label_ids": data.output.transformed_feature_spec()["label_ids"]}
+    records = tf.data.TFRecordDataset(data.files["train"], compression_type="GZIP")
+    low, high = None, 0
+    for batch in records.batch(4096).map(lambda b: tf.io.parse_example(b, spec)["label_ids"]):
+        lengths = tf.RaggedTensor.from_sparse(batch).row_lengths().numpy()
+        low = int(lengths.min()) if low is None else min(low, int(lengths.min()))
+        high = max(high, int(lengths.max()))
+    return low or 0, high
+
+
+def resolve_loss(data: TrainingData, hp: HParams) -> HParams:
+    """``--loss auto``: softmax when every train video has exactly one category."""
+    if hp.loss != "auto":
+        return hp
+    single = not data.spec.fusion and labels_per_video(data) == (1, 1)
+    return dataclasses.replace(hp, loss="softmax" if single else "sigmoid")
+
+
 def label_prior_bias(data: TrainingData, loss: str):
     """Output biases at the train split's label log-prior (``models.model.prior_logits``)."""
     counts = data.preprocess_report.get("labels", {}).get("train", {})
@@ -169,7 +189,7 @@ def fit_models(data: TrainingData, hp: HParams, datasets: dict, work: str, on_ep
 
 def fit_trial(data: TrainingData, base: HParams, params: dict, on_epoch) -> tuple:
     """One ``--tune`` trial: ``(eval GAP@20, best epoch)`` of ``params`` on ``base``."""
-    hp = tune.trial_hparams(base, params)
+    hp = resolve_loss(data, tune.trial_hparams(base, params))
     with tempfile.TemporaryDirectory(prefix="tune-trial-") as work:
         model, _, runs = fit_models(data, hp, _datasets(data, hp), work, on_epoch)
     _, scores, labels = predict_scores(model, make_dataset(
@@ -201,6 +221,7 @@ def train(config: TrainConfig, run_round=None) -> dict:
     training summary. ``run_round`` runs a round of tuning trials (default: here)."""
     data = load_training_data(config.data_dir)
     _check_model_dir(config.model_dir, data.spec)
+    config = dataclasses.replace(config, hparams=resolve_loss(data, config.hparams))
     hp, tuning = config.hparams, None
     if config.tune is not None:
         hp, tuning = tuned_hparams(data, config, run_round)

@@ -28,7 +28,6 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from models import export
-from models.model import HParams
 from pipelines import jobs, predict, report
 from pipelines.catalog_io import ReadCatalog, WriteDeadLetters
 from pipelines.inference import ModelHandle, RunInference
@@ -216,7 +215,7 @@ def run(argv: list[str] | None = None) -> dict:
 
         work = FileSystems.join(nightly.state_dir, "candidates", run_id)
         model_dir = options.view_as(PredictOptions).model_dir
-        decision = retrain(list(argv or []), nightly.catalog, model_dir, work, HParams(),
+        decision = retrain(list(argv or []), nightly.catalog, model_dir, work,
                            nightly.gap_tolerance)  # fmt: skip
     config = predict.config_from_options(options)
     predict.check_model(config.export_dir)

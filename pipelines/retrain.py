@@ -11,6 +11,7 @@ candidate is promoted only if its GAP@20 is at least the current model's minus
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -79,14 +80,24 @@ def gap_on(export_dir: str, records: list[dict], k: int = 20) -> float:
     return metrics.gap_at_k(scores, labels, k)
 
 
+def current_hparams(current_export: str) -> HParams:
+    """The settings the current model was trained with (its model card), so the
+    candidate differs by its data only; the defaults when there is no model yet."""
+    if not tf.io.gfile.exists(current_export):
+        return HParams()
+    card = json.load(tf.io.gfile.GFile(f"{current_export}/assets.extra/model_card.json"))
+    known = {f.name for f in dataclasses.fields(HParams)}
+    return HParams(**{k: v for k, v in card.get("hparams", {}).items() if k in known})
+
+
 def retrain(catalog_args: list[str], catalog: str, model_dir: str, work_dir: str,
-            hparams: HParams, tolerance: float) -> dict:  # fmt: skip
+            tolerance: float) -> dict:  # fmt: skip
     """Trains a candidate and promotes it if it passes the gate; returns the decision."""
     data_dir, candidate = os.path.join(work_dir, "data"), os.path.join(work_dir, "model")
-    preprocess.run([*catalog_args, "--input", catalog, "--output-dir", data_dir])
-    train(TrainConfig(data_dir, candidate, hparams))
-    records = held_out_records(catalog, data_dir)
     current = os.path.join(model_dir, SAVED_MODEL_DIR)
+    preprocess.run([*catalog_args, "--input", catalog, "--output-dir", data_dir])
+    train(TrainConfig(data_dir, candidate, current_hparams(current)))
+    records = held_out_records(catalog, data_dir)
     new_gap = gap_on(os.path.join(candidate, SAVED_MODEL_DIR), records)
     old_gap = gap_on(current, records) if tf.io.gfile.exists(current) else None
     promoted = old_gap is None or new_gap >= old_gap - tolerance

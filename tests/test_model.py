@@ -48,6 +48,8 @@ def test_losses_take_logits_and_probabilities_match():
     logits = tf.constant([[2.0, -1.0, 0.0]])
     assert loss_fn("sigmoid").get_config()["from_logits"] is True
     assert loss_fn("softmax").get_config()["from_logits"] is True
+    with pytest.raises(ValueError, match="Received: loss='auto'"):
+        loss_fn("auto")
     np.testing.assert_allclose(probabilities(logits, "sigmoid"), tf.sigmoid(logits))
     assert float(tf.reduce_sum(probabilities(logits, "softmax"))) == pytest.approx(1.0)
 

@@ -87,6 +87,8 @@ def test_evaluate_job_reproduces_the_trainer_test_metrics(name, request, shared_
         "--predictions", pred, "--model-dir", model_dir, "--split", "test",
         "--output-dir", str(tmp_path / "eval"),
     ])  # fmt: skip
+    # --loss auto: YouTube has one category per video, Netflix several
+    assert summary["hparams"]["loss"] == {"netflix": "sigmoid", "youtube": "softmax"}[name]
     test = summary["metrics"]["test"]
     assert report["counts"]["evaluated"] == written["records"]["written_per_split"]["test"]
     for key in ("gap@20", "hit@1", "map"):

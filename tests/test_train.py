@@ -30,6 +30,16 @@ def test_training_learns_and_summarizes(sample_model):
     on_disk = json.loads((model_dir / "training_summary.json").read_text())
     assert on_disk["metrics"] == summary["metrics"]
     assert summary["hparams"]["hidden_units"] == 64 and summary["examples_per_second"] > 0
+    assert summary["hparams"]["loss"] == "sigmoid"  # auto: the sample has 1-3 labels a video
+
+
+def test_labels_per_video_and_the_auto_loss(sample_preprocessed):
+    from models.train import labels_per_video, resolve_loss
+
+    data = load_training_data(str(sample_preprocessed))
+    assert labels_per_video(data) == (1, 3)
+    assert resolve_loss(data, HParams()).loss == "sigmoid"
+    assert resolve_loss(data, HParams(loss="softmax")).loss == "softmax"
 
 
 def test_export_carries_labels_thresholds_and_card(sample_model, sample_preprocessed):
