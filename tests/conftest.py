@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import pathlib
 
@@ -14,6 +15,30 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def latest_records(path) -> dict[str, dict]:
+    """The sample catalog's valid records, one per video id as ReadCatalog +
+    Deduplicate keep them: the latest ``updated_at``, ties to the later line."""
+    from transforms.records import (
+        RecordError,
+        RecordSchema,
+        decode_utf8,
+        parse_json_object,
+        to_canonical,
+    )
+
+    best: dict[str, tuple] = {}
+    for line_no, line in enumerate(pathlib.Path(path).read_bytes().splitlines()):
+        try:
+            record = to_canonical(parse_json_object(decode_utf8(line)), RecordSchema())
+        except RecordError:
+            continue
+        updated = record.get("updated_at")
+        key = (-math.inf if updated is None else updated, line_no)
+        if record["video_id"] not in best or key >= best[record["video_id"]][0]:
+            best[record["video_id"]] = (key, record)
+    return {video_id: record for video_id, (_, record) in best.items()}
 
 
 def local_options(*flags: str) -> PipelineOptions:

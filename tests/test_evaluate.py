@@ -5,7 +5,6 @@ CombineFns merge."""
 from __future__ import annotations
 
 import json
-import math
 
 import apache_beam as beam
 import numpy as np
@@ -17,14 +16,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from models import metrics
 from pipelines import cli, eval_metrics, evaluate
 from pipelines.sample_catalog import generate_lines
-from tests.conftest import local_options
-from transforms.records import (
-    RecordError,
-    RecordSchema,
-    decode_utf8,
-    parse_json_object,
-    to_canonical,
-)
+from tests.conftest import latest_records, local_options
 from transforms.splits import SplitConfig, group_split
 from transforms.text import TextConfig
 
@@ -52,17 +44,7 @@ def reports(predictions, sample_catalog, sample_model, tmp_path_factory):
 
 def _catalog_labels(path) -> dict[str, list[str]]:
     """Labels of every video, deduplicated as ReadCatalog + Deduplicate do."""
-    best: dict[str, tuple] = {}
-    for line_no, line in enumerate(path.read_bytes().splitlines()):
-        try:
-            record = to_canonical(parse_json_object(decode_utf8(line)), RecordSchema())
-        except RecordError:
-            continue
-        updated = record.get("updated_at")
-        key = (-math.inf if updated is None else updated, line_no)
-        if record["video_id"] not in best or key >= best[record["video_id"]][0]:
-            best[record["video_id"]] = (key, record.get("categories", []))
-    return {video_id: labels for video_id, (_, labels) in best.items()}
+    return {vid: r.get("categories", []) for vid, r in latest_records(path).items()}
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 
 import apache_beam as beam
 import numpy as np
@@ -21,14 +20,7 @@ from pipelines import cli, predict
 from pipelines.inference import ModelHandle, RunInference, run_with_split
 from pipelines.sample_catalog import generate_lines
 from pipelines.steps import record_fields
-from tests.conftest import local_options
-from transforms.records import (
-    RecordError,
-    RecordSchema,
-    decode_utf8,
-    parse_json_object,
-    to_canonical,
-)
+from tests.conftest import latest_records, local_options
 from transforms.text import TextConfig, text_tokens
 
 TAGGED_AT = "2026-11-22T00:00:00+00:00"
@@ -53,19 +45,8 @@ def predicted(sample_catalog, sample_model, tmp_path_factory):
 
 def _empty_text_ids(catalog) -> set[str]:
     """Videos whose latest version has no token left after cleaning (default text config)."""
-    latest: dict[str, tuple] = {}
-    for line_no, line in enumerate(catalog.read_bytes().splitlines()):
-        try:
-            record = to_canonical(parse_json_object(decode_utf8(line)), RecordSchema())
-        except RecordError:
-            continue
-        updated = record.get("updated_at")
-        key = (-math.inf if updated is None else updated, line_no)
-        if record["video_id"] not in latest or key >= latest[record["video_id"]][0]:
-            latest[record["video_id"]] = (key, record)
-    return {
-        vid for vid, (_, r) in latest.items() if not text_tokens(record_fields(r), TextConfig())
-    }
+    latest = latest_records(catalog)
+    return {vid for vid, r in latest.items() if not text_tokens(record_fields(r), TextConfig())}
 
 
 def empty_bag_of_words_scores(model_dir) -> dict[str, float]:
