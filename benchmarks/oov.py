@@ -118,7 +118,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="oov-") as tmp:
         work = os.path.abspath(args.reuse_dir) if args.reuse_dir else tmp
         for name in names:
-            previous[name] = {**run_catalog(name, args, work), "settings": vars(args)}
+            settings = {k: v for k, v in vars(args).items() if k not in ("output", "reuse_dir")}
+            previous[name] = {**run_catalog(name, args, work), "settings": settings}
     with open(args.output, "w", encoding="utf-8") as handle:
         json.dump(previous, handle, indent=2, sort_keys=True)
         handle.write("\n")
