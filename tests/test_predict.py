@@ -62,7 +62,7 @@ def empty_bag_of_words_scores(model_dir) -> dict[str, float]:
     return dict(zip(labels, out["probabilities"].numpy()[0].tolist(), strict=True))
 
 
-def test_every_video_tagged_once_and_counts_balance(predicted, sample_catalog):
+def test_every_video_tagged_once_and_counts_balance(predicted, sample_catalog, sample_preprocessed):
     out, report = predicted
     _, manifest = generate_lines(800, 7)
     records = report["records"]
@@ -80,7 +80,11 @@ def test_every_video_tagged_once_and_counts_balance(predicted, sample_catalog):
     assert (out / "_SUCCESS").exists() and not (out / "_staging").exists()
     assert report["beam_metrics"]["batch_size"]["max"] <= 512
     assert report["beam_metrics"]["model_load_ms"]["count"] >= 1
-    assert 0 <= report["oov_token_rate"] < 0.2
+    # the whole catalog's rate is a mix of its splits' rates (bigrams seen once in
+    # train fall outside the vocabulary, so even train's is well above 0)
+    trained = json.loads((sample_preprocessed / "preprocess_report.json").read_text())
+    rates = trained["vocabulary"]["oov_token_rate"]
+    assert 0.2 < rates["train"] <= report["oov_token_rate"] <= max(rates.values()) < 0.6
 
 
 def test_empty_text_videos_get_the_models_empty_bag_of_words_scores(

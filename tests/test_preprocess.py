@@ -132,7 +132,7 @@ def test_label_vocabulary_and_report(result):
     assert report["labels"]["size"] == 3
     assert report["vocabulary"]["oov_buckets"] == 2
     assert report["vocabulary"]["size"] == output.vocabulary_size_by_name(TOKENS_VOCAB)
-    assert report["tokens_per_video"]["max"] == 4  # "pasta sauce recipe kitchen"
+    assert report["tokens_per_video"]["max"] == 7  # "pasta sauce recipe kitchen" + 3 bigrams
     assert report["vocabulary"]["oov_token_rate"]["train"] == 0.0
 
 
@@ -184,5 +184,5 @@ def test_clean_keeps_empty_text_only_when_asked_and_never_mutates_its_input():
     assert (kept["video_id"], kept["tokens"], kept[EMPTY_TEXT]) == ("e1", [], True)
     assert kept["fingerprint"] == "id:e1" and "_pos" not in kept
     (text,) = scoring.process(worded)
-    assert text["tokens"] == ["pasta", "sauce"] and EMPTY_TEXT not in text
+    assert text["tokens"] == ["pasta", "sauce", "pasta_sauce"] and EMPTY_TEXT not in text
     assert json.dumps([empty, worded]) == snapshot  # the inputs are untouched
