@@ -191,9 +191,7 @@ def fit_trial(data: TrainingData, base: HParams, params: dict, on_epoch) -> tupl
     """One ``--tune`` trial: ``(eval GAP@20, best epoch)`` of ``params`` on ``base``."""
     hp = resolve_loss(data, tune.trial_hparams(base, params))
     with tempfile.TemporaryDirectory(prefix="tune-trial-") as work:
-        model, _, runs = fit_models(data, hp, _datasets(data, hp), work, on_epoch)
-    _, scores, labels = predict_scores(model, make_dataset(
-        data.files["eval"], data.output, data.spec, hp.batch_size), hp.loss)  # fmt: skip
+        _, (_, scores, labels), runs = fit_models(data, hp, _datasets(data, hp), work, on_epoch)
     return metrics.gap_at_k(scores, labels), runs[0]["best_epoch"]
 
 

@@ -60,3 +60,17 @@ def test_help_lists_commands_and_flags(capsys):
 def test_unknown_command(capsys):
     assert cli.main(["frobnicate"]) == 2
     assert "unknown command 'frobnicate'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--tune", "--trials", "0"], "Invalid trials. Received: trials=0"),
+        (["--seeds", "0"], "Invalid seeds. Received: seeds=0"),
+        (["--loss", "hinge"], "Invalid loss. Received: loss='hinge'"),
+    ],
+)
+def test_bad_training_settings_are_one_line_errors(tmp_path, capsys, flags, message):
+    argv = ["train", "--data-dir", str(tmp_path), "--model-dir", str(tmp_path / "m"), *flags]
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err == f"catalog-tagger: error: {message}\n"
