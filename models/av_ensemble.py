@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from models import av_export, metrics, yt8m_data
-from pipelines.jobs import JobError, require
+from transforms.errors import JobError, require
 
 VIDEO_INPUTS = ("mean_rgb", "mean_audio")
 FRAME_INPUTS = ("rgb", "audio", "num_frames")

@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from models import export, yt8m_data
 from models.av_models import model_weights_mb
-from pipelines.jobs import JobError
+from transforms.errors import JobError
 
 CARD_AV = "av"  # the model card's section describing the audio/visual model
 

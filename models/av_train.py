@@ -27,7 +27,7 @@ from models.loop import LoopConfig, predict_scores
 from models.loop import fit as loop_fit
 from models.priors import label_prior
 from models.train import SUMMARY_FILE
-from pipelines.jobs import JobError, require
+from transforms.errors import JobError, require
 from transforms.splits import SplitConfig
 
 SAVED_MODEL_DIR = "saved_model"

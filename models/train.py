@@ -32,8 +32,9 @@ from models.loop import LoopConfig, predict_scores
 from models.loop import fit as loop_fit
 from models.model import HParams, build_model, ensemble_model, prior_logits
 from models.tune import TuneConfig
-from pipelines.jobs import JobError, require
+from transforms.errors import JobError, require
 from transforms.features import TOKENS_VOCAB
+from transforms.layout import PREPROCESS_CONFIG_FILE, PREPROCESS_REPORT_FILE
 
 SUMMARY_FILE = "training_summary.json"
 SAVED_MODEL_DIR = "saved_model"
@@ -60,12 +61,13 @@ class TrainingData:
 
 def load_training_data(data_dir: str) -> TrainingData:
     """Checks and opens a preprocess output; clear errors for what is missing."""
-    from pipelines.preprocess import CONFIG_FILE, REPORT_FILE
-
     transform_dir = os.path.join(data_dir, tft.TFTransformOutput.TRANSFORM_FN_DIR)
     require(tf.io.gfile.exists(transform_dir), f"no tf.Transform output in {data_dir!r}")
     output = tft.TFTransformOutput(data_dir)
-    config, report = (_read_json(os.path.join(data_dir, n)) for n in (CONFIG_FILE, REPORT_FILE))
+    config, report = (
+        _read_json(os.path.join(data_dir, n))
+        for n in (PREPROCESS_CONFIG_FILE, PREPROCESS_REPORT_FILE)
+    )
     spec = DataSpec.from_transform_output(output, config["transform"]["num_oov_buckets"])
     require(spec.num_labels > 0, f"the label vocabulary in {data_dir!r} is empty")
     files = {split: shard_files(data_dir, split) for split in ("train", "eval", "test")}

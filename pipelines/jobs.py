@@ -15,14 +15,9 @@ import uuid
 
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.errors import JobError, require
 
-class JobError(RuntimeError):
-    """A fatal, user-facing problem; its message is one line."""
-
-
-def require(value, message: str) -> None:
-    if not value:
-        raise JobError(message)
+__all__ = ["JobError", "require"]  # defined in transforms.errors, re-exported for the jobs
 
 
 def require_input(pattern: str) -> list[str]:

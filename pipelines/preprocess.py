@@ -37,12 +37,13 @@ from transforms.features import (
     TransformConfig,
     make_preprocessing_fn,
 )
+from transforms.layout import PREPROCESS_CONFIG_FILE, PREPROCESS_REPORT_FILE
 from transforms.records import SPLITS, RecordSchema
 from transforms.splits import SplitConfig, group_split
 from transforms.text import TextConfig
 
-CONFIG_FILE = "preprocess_config.json"
-REPORT_FILE = "preprocess_report.json"
+CONFIG_FILE = PREPROCESS_CONFIG_FILE
+REPORT_FILE = PREPROCESS_REPORT_FILE
 OWNED_SUBDIRS = (
     "data",
     "dead_letters",
