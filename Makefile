@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := demo-out
+# pytest-xdist workers; each test file runs whole on one worker (module fixtures, ports)
+TEST_WORKERS ?= 2
 
 .PHONY: install demo test lint bench clean
 
@@ -31,7 +33,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 bench: install
 	$(BIN)/pip install --quiet -e ".[bench]"

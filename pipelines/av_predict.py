@@ -145,6 +145,7 @@ def _labelled(item, label_names: tuple, split_config):
     """``(file, bytes)`` of a YouTube-8M record to ``(video_id, (split, label names))``;
     its context (``Example`` features or ``SequenceExample`` context) holds both."""
     import tensorflow as tf
+    from google.protobuf.message import DecodeError
 
     from models.yt8m_data import split_of
 
@@ -152,8 +153,8 @@ def _labelled(item, label_names: tuple, split_config):
     try:
         features = tf.train.Example.FromString(data).features.feature
         video_id = features["id"].bytes_list.value[0].decode("utf-8")
-    except Exception:  # noqa: BLE001 - predict dead-letters the same record
-        return
+    except (DecodeError, IndexError, UnicodeDecodeError):  # a malformed record, which
+        return  # predict dead-letters: it has no prediction to score
     ids = features["labels"].int64_list.value if "labels" in features else []
     names = sorted({label_names[i] for i in ids if 0 <= i < len(label_names)})
     yield video_id, (split_of(video_id, split_config), names)

@@ -15,6 +15,7 @@ import gzip
 import io
 import json
 import logging
+import zlib
 from collections.abc import Iterator
 
 import apache_beam as beam
@@ -92,20 +93,27 @@ class ParseCatalogRangeFn(beam.DoFn):
         count = 0
         for offset, row, raw in rows:
             count += 1
-            try:
-                if isinstance(row, RecordError):
-                    raise row
-                record = to_canonical(row, self._schema)
-            except RecordError as err:
+            record, dead = parse_row(row, raw, self._schema, path, offset)
+            if dead is not None:
                 self._bad.inc()
-                yield beam.pvalue.TaggedOutput(
-                    DEAD, dead_letter("read", err.reason, raw, path, offset, err.detail)
-                )
+                yield beam.pvalue.TaggedOutput(DEAD, dead)
                 continue
-            record["_pos"] = (path, offset)
             self._parsed.inc()
             yield record
         logging.info("read %d records from %s [%s, %s)", count, path, start, end or "end")
+
+
+def parse_row(row, raw, schema: RecordSchema, path: str, offset: int) -> tuple:
+    """``(canonical record, None)`` or ``(None, read dead letter)`` for one row of
+    ``iter_rows``: the one intake step, in the pipeline and in the launch-time check."""
+    try:
+        if isinstance(row, RecordError):
+            raise row
+        record = to_canonical(row, schema)
+    except RecordError as err:
+        return None, dead_letter("read", err.reason, raw, path, offset, err.detail)
+    record["_pos"] = (path, offset)
+    return record, None
 
 
 @contextlib.contextmanager
@@ -119,8 +127,24 @@ def open_binary(path: str):
             yield unzipped
 
 
+def _unreadable_rest(rows: Iterator[tuple]) -> Iterator[tuple]:
+    """``rows``, then one ``unreadable_file`` error where a compressed file stops
+    making sense (truncated or corrupt gzip): the rows before it are kept."""
+    last = 0
+    try:
+        for item in rows:
+            last = item[0]
+            yield item
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+        yield last, RecordError("unreadable_file", f"{type(err).__name__}: {err}"), b""
+
+
 def _jsonl_rows(path: str, start: int, end: int | None) -> Iterator[tuple]:
     """``(offset, dict | RecordError, raw)`` for each line that starts in range."""
+    return _unreadable_rest(_jsonl_lines(path, start, end))
+
+
+def _jsonl_lines(path: str, start: int, end: int | None) -> Iterator[tuple]:
     with open_binary(path) as handle:
         if start:
             handle.seek(start - 1)
@@ -158,6 +182,10 @@ def _json_row(line: bytes):
 
 def _csv_rows(path: str) -> Iterator[tuple]:
     """``(row_number, dict | RecordError, raw)`` for each CSV row of a file."""
+    return _unreadable_rest(_csv_lines(path))
+
+
+def _csv_lines(path: str) -> Iterator[tuple]:
     with open_binary(path) as handle:
         text = io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="")
         reader = csv.DictReader(text)

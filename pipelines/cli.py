@@ -40,7 +40,7 @@ def profile_args(name_or_path: str) -> list[str]:
 
 def split_profile(argv: list[str]) -> tuple[str, list[str]]:
     """Pops ``--runner-profile X`` (or ``=X``) from argv."""
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("--runner-profile", default="local")
     known, rest = parser.parse_known_args(argv)
     return known.runner_profile, rest
@@ -193,7 +193,7 @@ def _pop_tuning(args: dict):
 
 
 def _pop_features(argv: list[str]) -> tuple[str, list[str]]:
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("--features", choices=("text", "yt8m"), default="text")
     known, rest = parser.parse_known_args(argv)
     return known.features, rest
@@ -211,7 +211,9 @@ def _beam_job(command: str, argv: list[str]) -> int:
     }
     profile, rest = split_profile(argv)
     result = jobs[command](profile_args(profile) + rest)
-    if isinstance(result, dict) and "records" in result:
+    if isinstance(result, dict) and "submitted" in result:
+        print(f"{command}: submitted; the job publishes to {result['submitted']} when it is done")
+    elif isinstance(result, dict) and "records" in result:
         print(f"{command}: {result['records']}")
     elif isinstance(result, dict) and "metrics" in result:
         print(f"{command}: {json.dumps(result['metrics'])} {json.dumps(result['counts'])}")

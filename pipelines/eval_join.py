@@ -16,6 +16,7 @@ import json
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines import report
 from pipelines.catalog_io import EMPTY_TEXT, ReadCatalog
 from pipelines.eval_metrics import video_item
 from pipelines.preprocess import AssignSplits
@@ -52,9 +53,10 @@ def tags_pattern(predictions: str) -> str:
 
 
 class EvaluatedVideos(beam.PTransform):
-    """Applied to the pipeline: ``.predictions`` (and ``.baseline``) video items
-    (see ``video_item``) of the wanted split with a catalog record and every
-    prediction, and ``.counts`` (outcome names)."""
+    """Applied to the pipeline, a dict of PCollections: ``predictions`` (and
+    ``baseline``) video items (see ``video_item``) of the wanted split with a
+    catalog record and every prediction, ``counts`` (outcome names), and the
+    catalog's ``intake`` stat pairs and ``dead_letters``."""
 
     def __init__(self, config):
         super().__init__()
@@ -62,7 +64,8 @@ class EvaluatedVideos(beam.PTransform):
 
     def expand(self, p):
         config = self._config
-        keyed = {"catalog": p | "Catalog" >> LabelledCatalog(config)}
+        catalog, intake, dead = p | "Catalog" >> LabelledCatalog(config)
+        keyed = {"catalog": catalog}
         for name, path in config.sources().items():
             keyed[name] = (
                 p
@@ -71,16 +74,19 @@ class EvaluatedVideos(beam.PTransform):
                 | f"Key{name.title()}" >> beam.Map(lambda row: (row["video_id"], row))
             )
         sources = tuple(config.sources())
-        return (
+        joined = (
             keyed
             | "GroupByVideo" >> beam.CoGroupByKey()
             | "JoinVideos"
             >> beam.FlatMap(_join, config.split, sources).with_outputs(COUNTS, *sources)
         )
+        outputs = {name: joined[name] for name in (COUNTS, *sources)}
+        return outputs | {"intake": intake, "dead_letters": dead}
 
 
 class LabelledCatalog(beam.PTransform):
-    """``(video_id, (split, labels))`` read, deduplicated and split as preprocess does."""
+    """``(video_id, (split, labels))`` read, deduplicated and split as preprocess does;
+    returns them with the intake's stat pairs (``report.intake_stats``) and dead letters."""
 
     def __init__(self, config):
         super().__init__()
@@ -91,15 +97,20 @@ class LabelledCatalog(beam.PTransform):
         if config.input_format == "yt8m":
             from pipelines.av_predict import LabelledYT8M
 
-            return p | "ReadYT8M" >> LabelledYT8M(
+            keyed = p | "ReadYT8M" >> LabelledYT8M(
                 config.catalog, config.label_names, config.split_config
             )
+            counted = keyed | "CountParsed" >> report.count_as(("records", "parsed"))
+            return keyed, counted, p | "NoDeadLetters" >> beam.Create([])
         read = p | "ReadCatalog" >> ReadCatalog(config.catalog, config.schema, config.input_format)
         unique = read.records | "Deduplicate" >> Deduplicate()
         clean = CleanAndTokenize(config.text, config.av_sizes, keep_empty_text=True)
         cleaned = unique.records | "CleanAndTokenize" >> clean
-        return (
+        keyed = (
             cleaned.records
             | "AssignSplits" >> AssignSplits(config.split_config)
             | "KeyCatalog" >> beam.Map(lambda r: (r["video_id"], (r["split"], r["labels"])))
         )
+        dead = (read.dead_letters, cleaned.dead_letters) | "FlattenDead" >> beam.Flatten()
+        stats = report.intake_stats(read.records, unique.duplicates, dead)
+        return keyed, stats | "FlattenIntake" >> beam.Flatten(), dead

@@ -17,14 +17,14 @@ the number of videos; scores off by at most one bin width, ``1 / num_bins``).
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import jobs, report
+from pipelines import eval_report, guards, jobs, publish, report
 from pipelines import options as flags
+from pipelines.catalog_io import WriteDeadLetters
 from pipelines.eval_curves import CurvesFn
 from pipelines.eval_join import COUNTS, EvaluatedVideos, tags_pattern
 from pipelines.eval_metrics import (
@@ -37,6 +37,7 @@ from pipelines.eval_metrics import (
 )
 from pipelines.predict import THRESHOLDS_USED_FILE
 from pipelines.preprocess import PreprocessConfig
+from pipelines.publish import Publish, RunSettings
 from transforms.records import SPLITS, RecordSchema
 from transforms.splits import SplitConfig
 from transforms.text import TextConfig
@@ -49,6 +50,7 @@ COUNT_KEYS = (
     "catalog_without_prediction",
     "catalog_without_baseline",
 )
+PUBLISHED = (publish.DEAD_LETTERS, *eval_report.OUTPUT_FILES, REPORT_FILE)  # report last
 
 
 class EvaluateOptions(PipelineOptions):
@@ -172,11 +174,14 @@ def deltas(candidate: dict, baseline: dict) -> dict:
     }  # fmt: skip
 
 
-def _report(metrics, counts: dict, curves: dict, baseline, levels, config: EvaluateConfig):
+def _report(metrics, counts: dict, curves: dict, intake: list, baseline, levels, config):
     payload = _scores(metrics, config.thresholds)
+    stats = report.nest(intake)
     payload |= {
         "curves": curves,
         "counts": {key: counts.get(key, 0) for key in COUNT_KEYS},
+        "catalog": report.intake_counts(stats),
+        "dead_letters": stats.get("dead_letters", {}),
         "split": config.split or "all",
     }
     if baseline is not None:
@@ -186,7 +191,7 @@ def _report(metrics, counts: dict, curves: dict, baseline, levels, config: Evalu
         payload["levels"] = {"category": _scores(levels, {}), "method": config.rollup[1]}
     if not config.exact:
         payload["binned"] = {"bins": config.num_bins, "max_score_error": 1 / config.num_bins}
-    return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False)
+    return payload
 
 
 def _metrics_combine(config: EvaluateConfig):
@@ -197,16 +202,18 @@ def _metrics_combine(config: EvaluateConfig):
     )
 
 
-def build_pipeline(p: beam.Pipeline, config: EvaluateConfig) -> None:
-    """Adds the evaluate graph to ``p``; it writes ``report.json`` into ``output_dir``."""
+def build_pipeline(p: beam.Pipeline, config: EvaluateConfig, run: RunSettings) -> None:
+    """Adds the evaluate graph to ``p``; its last step publishes ``report.json`` and
+    ``report.html`` (with plots) into ``output_dir``."""
     joined = p | "EvaluatedVideos" >> EvaluatedVideos(config)
     counts = joined[COUNTS] | "CountOutcomes" >> beam.combiners.Count.PerElement()
-    videos = joined.predictions
+    intake = joined["intake"] | "SumIntake" >> beam.CombinePerKey(sum)
+    videos = joined["predictions"]
     curves = videos | "ComputeCurves" >> beam.CombineGlobally(CurvesFn())
     baseline = None
     if config.baseline:
         baseline = beam.pvalue.AsSingleton(
-            joined.baseline | "ComputeBaseline" >> beam.CombineGlobally(_metrics_combine(config))
+            joined["baseline"] | "ComputeBaseline" >> beam.CombineGlobally(_metrics_combine(config))
         )
     levels = None
     if config.rollup:
@@ -215,45 +222,65 @@ def build_pipeline(p: beam.Pipeline, config: EvaluateConfig) -> None:
             | "RollUp" >> beam.Map(rollup_item, *config.rollup)
             | "ComputeCategoryMetrics" >> beam.CombineGlobally(_metrics_combine(config))
         )
+    written = [joined["dead_letters"] | "WriteDeadLetters" >> WriteDeadLetters(staging(config))]
+    side = (beam.pvalue.AsSingleton(curves), beam.pvalue.AsList(intake), baseline, levels)
     _ = (
         videos
         | "ComputeMetrics" >> beam.CombineGlobally(_metrics_combine(config))
-        | "BuildReport"
-        >> beam.Map(
-            _report,
-            beam.pvalue.AsDict(counts),
-            beam.pvalue.AsSingleton(curves),
-            baseline,
-            levels,
-            config,
-        )  # fmt: skip
-        | "WriteReport"
-        >> beam.io.WriteToText(
-            FileSystems.join(config.output_dir, REPORT_FILE), shard_name_template=""
-        )
+        | "BuildReport" >> beam.Map(_report, beam.pvalue.AsDict(counts), *side, config)
+        | "Publish" >> Publish(PublishEvaluation(config, run), written)
     )
 
 
-def run(argv: list[str] | None = None) -> dict:
-    """Parses flags, runs the job, writes the HTML report; returns ``report.json``."""
-    from pipelines import eval_report
+def staging(config: EvaluateConfig) -> str:
+    return FileSystems.join(config.output_dir, publish.STAGING)
 
+
+class PublishEvaluation:
+    """Evaluate's publish step: the catalog's dead-letter guard, the HTML report and
+    its plots, then ``report.json`` and the rest moved into ``output_dir``."""
+
+    def __init__(self, config: EvaluateConfig, run: RunSettings):
+        self._config, self._run = config, run
+
+    def __call__(self, payload: dict) -> dict:
+        config = self._config
+        return publish.publish_once(
+            staging(config), config.output_dir, PUBLISHED, lambda: self.report(payload)
+        )
+
+    def report(self, payload: dict) -> tuple[dict, str | None]:
+        eval_report.write_html_report(payload, staging(self._config))
+        dead_dir = FileSystems.join(staging(self._config), publish.DEAD_LETTERS)
+        refusal = guards.dead_letter_refusal(
+            payload["catalog"]["in"], payload["dead_letters"], self._run.guards, dead_dir,
+            "catalog records read",
+        )  # fmt: skip
+        return payload, refusal
+
+
+def run(argv: list[str] | None = None) -> dict:
+    """Parses flags, runs the job; returns the published ``report.json``."""
     options = PipelineOptions(argv)
     config = config_from_options(options)
+    settings = flags.run_settings(options)
     for path in config.sources().values():
         jobs.require_input(tags_pattern(path))
-    jobs.require_input(config.catalog)
+    files = jobs.require_input(config.catalog)
     config = dataclasses.replace(
         config,
         thresholds=used_thresholds(config.predictions),
         baseline_thresholds=used_thresholds(config.baseline) if config.baseline else {},
     )
-    jobs.prepare_output_dir(config.output_dir, (REPORT_FILE, *eval_report.OUTPUT_FILES))
-    with beam.Pipeline(options=options) as p:
-        build_pipeline(p, config)
-    payload = report.read_json(FileSystems.join(config.output_dir, REPORT_FILE))
-    eval_report.write_html_report(payload, config.output_dir)
-    return payload
+    jobs.prepare_output_dir(config.output_dir, (publish.STAGING,))
+    if config.input_format != "yt8m":
+        dead_dir = FileSystems.join(staging(config), publish.DEAD_LETTERS)
+        guards.preflight(files, config.schema, config.input_format, settings.guards, dead_dir)
+    p = beam.Pipeline(options=options)
+    build_pipeline(p, config, settings)
+    if publish.run_pipeline(p, staging(config), settings.wait) is None:
+        return {"submitted": config.output_dir}
+    return report.read_json(FileSystems.join(config.output_dir, REPORT_FILE))
 
 
 def used_thresholds(predictions: str) -> dict:

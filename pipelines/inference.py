@@ -4,8 +4,9 @@
 tf.Transform graph (``vectorize`` signature) and ``Predict`` feeds the result
 as one ``tf.SparseTensor`` (indices, values, dense_shape) to the ``sparse``
 signature. The model is loaded once per worker process in ``setup()`` and
-shared by its threads (optionally by all its processes). A batch that fails is
-split in halves and retried, so one bad video only dead-letters itself.
+shared by its threads (optionally by all its processes). A batch that fails on
+its data (``data_errors``) is split in halves and retried, so one bad video only
+dead-letters itself; any other error is a bug and fails the job.
 """
 
 from __future__ import annotations
@@ -18,7 +19,18 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils import multi_process_shared, shared
 
 from pipelines.catalog_io import DEAD, RECORDS, dead_letter
-from transforms.records import AV_FIELDS, AV_FLAG
+from transforms.records import AV_FIELDS, AV_FLAG, RecordError
+
+STATS = "stats"
+
+
+def data_errors() -> tuple[type[Exception], ...]:
+    """What a record's content can make inference raise: TF rejecting its input, or a
+    value failing our validation. Anything else (TypeError, AttributeError, a missing
+    signature ...) is a bug in the job and must fail it, not dead-letter the catalog."""
+    import tensorflow as tf
+
+    return tf.errors.InvalidArgumentError, RecordError
 
 
 class ModelHandle:
@@ -42,21 +54,22 @@ class ModelHandle:
         return self._shared.acquire(load, tag=self.export_dir)
 
 
-def run_with_split(items: list, fn, on_failure):
-    """Applies ``fn`` to ``items``; on error, to each half, down to single items.
+def run_with_split(items: list, fn, on_failure, errors: tuple = (RecordError,)):
+    """Applies ``fn`` to ``items``; on one of ``errors``, to each half, down to single items.
 
     Yields ``(items, result)`` for every part that succeeded and calls
-    ``on_failure(item, error)`` for each item that fails on its own.
+    ``on_failure(item, error)`` for each item that fails on its own. Other
+    exceptions propagate.
     """
     try:
         yield items, fn(items)
-    except Exception as err:  # noqa: BLE001 - any inference failure is isolated
+    except errors as err:
         if len(items) == 1:
             on_failure(items[0], err)
             return
         middle = len(items) // 2
-        yield from run_with_split(items[:middle], fn, on_failure)
-        yield from run_with_split(items[middle:], fn, on_failure)
+        yield from run_with_split(items[:middle], fn, on_failure, errors)
+        yield from run_with_split(items[middle:], fn, on_failure, errors)
 
 
 class _BatchFn(beam.DoFn):
@@ -71,6 +84,7 @@ class _BatchFn(beam.DoFn):
     def setup(self):
         start = time.monotonic()
         self._model = self._handle.acquire()
+        self._errors = data_errors()
         self._load_ms = int((time.monotonic() - start) * 1000)
 
     def start_bundle(self):
@@ -80,7 +94,7 @@ class _BatchFn(beam.DoFn):
 
     def _run(self, items, fn):
         failed = []
-        yield from run_with_split(items, fn, lambda i, e: failed.append((i, e)))
+        yield from run_with_split(items, fn, lambda i, e: failed.append((i, e)), self._errors)
         for item, err in failed:
             self._dead.inc()
             record = {"video_id": item["video_id"], "tokens": item.get("tokens")}
@@ -103,8 +117,11 @@ class VectorizeFn(_BatchFn):
             if part is None:
                 yield beam.pvalue.TaggedOutput(DEAD, out)
                 continue
-            self._tokens.inc(int(out["num_tokens"].sum()))
-            self._oov.inc(int(out["num_oov_tokens"].sum()))
+            tokens, oov = int(out["num_tokens"].sum()), int(out["num_oov_tokens"].sum())
+            self._tokens.inc(tokens)
+            self._oov.inc(oov)
+            yield beam.pvalue.TaggedOutput(STATS, (("tokens", "total"), tokens))
+            yield beam.pvalue.TaggedOutput(STATS, (("tokens", "oov"), oov))
             yield {"records": part, **out}
 
 
@@ -159,7 +176,8 @@ class PredictFn(_BatchFn):
 
 
 class RunInference(beam.PTransform):
-    """Cleaned records to ``(record, probabilities)``, and dead letters."""
+    """Cleaned records to ``(record, probabilities)``, dead letters, and token stats
+    (``(("tokens", "total" | "oov"), n)`` pairs, for the report's OOV rate)."""
 
     def __init__(self, handle: ModelHandle, min_batch: int, max_batch: int):
         super().__init__()
@@ -170,10 +188,10 @@ class RunInference(beam.PTransform):
             min_batch_size=self._min, max_batch_size=self._max
         )
         vectors = batches | "Vectorize" >> beam.ParDo(VectorizeFn(self._handle)).with_outputs(
-            DEAD, main=RECORDS
+            DEAD, STATS, main=RECORDS
         )
         scores = vectors.records | "Predict" >> beam.ParDo(PredictFn(self._handle)).with_outputs(
             DEAD, main=RECORDS
         )
         dead = (vectors.dead_letters, scores.dead_letters) | "FlattenDead" >> beam.Flatten()
-        return scores.records, dead
+        return scores.records, dead, vectors[STATS]

@@ -8,19 +8,24 @@ video) and the run history live in ``--state-dir``::
     state-dir/CURRENT                        the run_id of the published table
     state-dir/history.jsonl                  one report per successful run
 
-A run writes a new table beside the old one and then swaps ``CURRENT`` (a
-write-to-temp and rename of one small file), so a killed run leaves the
-published table untouched. Videos gone from the catalog are dropped and counted.
+A run holds ``state-dir/LOCK`` (``pipelines/locks.py``) from launch to publish,
+so two runs never race. It writes a new table beside the old one, and the
+graph's last step swaps ``CURRENT`` (a write-to-temp and rename of one small
+file) only if ``CURRENT`` still names the table the run started from, and only
+if the guards pass: a killed or refused run leaves the published table
+untouched. Videos gone from the catalog are dropped and counted; a run that
+would drop more than ``--max-deleted-fraction`` of the live table (an empty or
+partial catalog) is refused unless ``--allow-mass-delete``.
 A video whose text is empty after cleaning is tagged with the model's scores
 for an empty bag-of-words (``"empty_text": true`` in its row), as in predict.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import logging
-import time
 import uuid
 
 import apache_beam as beam
@@ -28,25 +33,41 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from models import export
-from pipelines import jobs, predict, report
+from pipelines import guards, jobs, locks, predict, publish, report
 from pipelines.catalog_io import ReadCatalog, WriteDeadLetters
 from pipelines.inference import ModelHandle, RunInference
-from pipelines.options import CatalogOptions, NightlyOptions, PredictOptions
+from pipelines.options import CatalogOptions, NightlyOptions, OutputOptions, PredictOptions
+from pipelines.publish import Publish
 from pipelines.steps import CleanAndTokenize, Deduplicate
+from pipelines.tags import ToTags, content_hash
 
 CURRENT = "CURRENT"
 HISTORY = "history.jsonl"
 KEEP_TABLES = 3  # published tables kept for rollback (point CURRENT at an older run_id)
 
 
-def current_table(state_dir: str) -> str | None:
-    """The published table's directory, or None before the first run."""
+def current_run_id(state_dir: str) -> str | None:
+    """The run whose table is published (``CURRENT``), or None before the first run."""
     pointer = FileSystems.join(state_dir, CURRENT)
     if not FileSystems.exists(pointer):
         return None
     with FileSystems.open(pointer) as handle:
-        run_id = handle.read().decode().strip()
-    return FileSystems.join(state_dir, "tables", run_id)
+        return handle.read().decode().strip()
+
+
+def current_table(state_dir: str) -> str | None:
+    """The published table's directory, or None before the first run."""
+    return _table_of(state_dir, current_run_id(state_dir))
+
+
+def _table_of(state_dir: str, run_id: str | None) -> str | None:
+    return None if run_id is None else FileSystems.join(state_dir, "tables", run_id)
+
+
+def _last_table_size(state_dir: str) -> int:
+    """Videos in the published table, as its run's report counted them."""
+    lines = _history_lines(state_dir)
+    return json.loads(lines[-1])["videos"]["in_table"] if lines else 0
 
 
 def _classify(keyed, version: str):
@@ -60,7 +81,7 @@ def _classify(keyed, version: str):
     record = records[0]
     if old is None:
         yield beam.pvalue.TaggedOutput("tag", ("new", record))
-    elif old.get("content_hash") != predict.content_hash(record) or old["model_version"] != version:
+    elif old.get("content_hash") != content_hash(record) or old["model_version"] != version:
         yield beam.pvalue.TaggedOutput("tag", ("changed", record))
     else:
         yield beam.pvalue.TaggedOutput("keep", old)
@@ -100,56 +121,142 @@ def _write_rows(rows, prefix: str, label: str):
     )
 
 
-def build_pipeline(p, config: predict.PredictConfig, state_dir: str, run_id: str) -> None:
-    """Adds the nightly graph; the new table goes to ``tables/<run_id>``."""
+@dataclasses.dataclass(frozen=True)
+class NightlyRun:
+    """One nightly run: the predict settings, the state dir and where it starts from."""
+
+    predict: predict.PredictConfig
+    state_dir: str
+    run_id: str
+    started_from: str | None  # the run_id CURRENT named at launch (None: first run)
+    retrain: dict | None = None  # the retrain gate's decision, when it ran
+
+    @property
+    def table_dir(self) -> str:
+        return FileSystems.join(self.state_dir, "tables", self.run_id)
+
+
+def build_pipeline(p, run: NightlyRun) -> None:
+    """Adds the nightly graph; the new table goes to ``tables/<run_id>`` and the
+    graph's last step (``PublishNightly``) publishes it."""
+    config = run.predict
     labels = export.read_extra(config.export_dir, export.LABELS_FILE)
     version = export.read_extra(config.export_dir, export.CARD_FILE)["model_version"]
     read = p | "ReadCatalog" >> ReadCatalog(config.input, config.schema, config.input_format)
     unique = read.records | "Deduplicate" >> Deduplicate()
     clean = CleanAndTokenize(config.text, config.av_sizes, keep_empty_text=True)
     cleaned = unique.records | "CleanAndTokenize" >> clean
-    table = _read_table(p, current_table(state_dir))
+    table = _read_table(p, _table_of(run.state_dir, run.started_from))
     split = (cleaned.records, table) | "SelectChanged" >> SelectChanged(version)
     handle = ModelHandle(config.export_dir, config.share_across_processes)
     to_tag = split.tag | "DropKind" >> beam.Map(lambda kind_record: kind_record[1])
-    scores, failed = to_tag | "RunInference" >> RunInference(
+    scores, failed, tokens = to_tag | "RunInference" >> RunInference(
         handle, config.min_batch, config.max_batch
     )
     thresholds = predict.thresholds_for(config, labels)
-    to_tags = predict.ToTags(labels, thresholds, config.top_k, version, config.tagged_at, True)
+    to_tags = ToTags(labels, thresholds, config.top_k, version, config.tagged_at, True)
     tagged = scores | "ToTags" >> beam.ParDo(to_tags)
     new_table = (split.keep, tagged) | "MergeTable" >> beam.Flatten()
-    _write_rows(new_table, FileSystems.join(state_dir, "tables", run_id, "part"), "Table")
-    _write_rows(tagged, FileSystems.join(config.staging_dir, "tags", "part"), "Tagged")
     dead = (read.dead_letters, cleaned.dead_letters, failed) | "FlattenDead" >> beam.Flatten()
-    _ = dead | "WriteDeadLetters" >> WriteDeadLetters(config.staging_dir)
+    written = [
+        _write_rows(new_table, FileSystems.join(run.table_dir, "part"), "Table"),
+        _write_rows(tagged, FileSystems.join(config.staging_dir, "tags", "part"), "Tagged"),
+        dead | "WriteDeadLetters" >> WriteDeadLetters(config.staging_dir),
+    ]
     stats = report.intake_stats(read.records, unique.duplicates, dead) + [
         split.tag | "KindStats" >> beam.Map(lambda kr: (("videos", kr[0]), 1)),
         split.keep | "CountUnchanged" >> report.count_as(("videos", "unchanged")),
         split.deleted | "CountDeleted" >> report.count_as(("videos", "deleted")),
         new_table | "CountTable" >> report.count_as(("videos", "in_table")),
+        table | "CountLive" >> report.count_as(("videos", "live")),
+        tokens,
         *report.tagged_stats(tagged),
     ]
+    action = PublishNightly(run, version)
     _ = (
         stats
         | "FlattenStats" >> beam.Flatten()
-        | "WriteStats" >> report.WriteStats(config.staging_dir)
+        | "SumStats" >> report.SumStats()
+        | "Publish" >> Publish(action, written)
     )
 
 
-def publish_table(state_dir: str, run_id: str, payload: dict) -> None:
-    """Points CURRENT at the new table (atomic rename), then records the run."""
+class PublishNightly:
+    """Nightly's publish step: the dead-letter and deletion guards, the run's tags and
+    report, then ``CURRENT`` swapped to the new table (only if it still names the
+    table this run started from), the history, pruning, and the lock released."""
+
+    def __init__(self, run: NightlyRun, version: str):
+        self._run, self._version = run, version
+
+    def __call__(self, stats: dict) -> dict:
+        run, config = self._run, self._run.predict
+        if current_run_id(run.state_dir) != run.run_id:  # else a retry after the swap
+            try:
+                publish.publish_once(
+                    config.staging_dir, config.output_dir, predict.PUBLISHED,
+                    lambda: self.report(stats),
+                )  # fmt: skip
+            except guards.PublishRefused:
+                locks.release(run.state_dir, run.run_id)
+                raise
+            _swap_current(run.state_dir, run.run_id)
+        payload = report.read_json(FileSystems.join(config.output_dir, predict.REPORT_FILE))
+        _append_history(run.state_dir, payload)
+        _prune_tables(run.state_dir, run.run_id)
+        locks.release(run.state_dir, run.run_id)
+        return payload
+
+    def refusal(self, stats: dict, payload: dict) -> str | None:
+        run, records = self._run, payload["records"]
+        live, deleted = stats.get("videos", {}).get("live", 0), payload["videos"]["deleted"]
+        dead_dir = FileSystems.join(run.predict.staging_dir, publish.DEAD_LETTERS)
+        moved = current_run_id(run.state_dir)
+        if moved != run.started_from:
+            return (f"refusing to publish: CURRENT moved from {run.started_from} to {moved} "
+                    "during this run (another run published); rerun to start from it")  # fmt: skip
+        if records["in"] == 0:
+            return guards.empty_catalog_refusal(live, run.predict.run.guards)
+        return guards.deletion_refusal(live, deleted, run.predict.run.guards) or (
+            guards.dead_letter_refusal(
+                records["in"], payload["dead_letters"], run.predict.run.guards, dead_dir
+            )
+        )
+
+    def report(self, stats: dict) -> tuple[dict, str | None]:
+        run, videos = self._run, stats.get("videos", {})
+        kinds = ("new", "changed", "unchanged", "deleted", "in_table")
+        payload = {
+            "run_id": run.run_id,
+            "videos": {k: videos.get(k, 0) for k in kinds},
+            "records": report.record_counts(stats, unchanged=videos.get("unchanged", 0)),
+            "dead_letters": stats.get("dead_letters", {}),
+            "model_version": self._version,
+            "previous_table": _table_of(run.state_dir, run.started_from),
+            "retrain": run.retrain,
+            "run_seconds": run.predict.run.seconds(),
+        }
+        return payload, self.refusal(stats, payload)
+
+
+def _swap_current(state_dir: str, run_id: str) -> None:
+    """Points CURRENT at the new table: write a temp file, then rename it over CURRENT."""
     pointer = FileSystems.join(state_dir, CURRENT)
     temp = FileSystems.join(state_dir, f".{CURRENT}.{run_id}")
     with FileSystems.create(temp) as handle:
         handle.write(run_id.encode())
-    jobs.remove(pointer)
+    publish.remove(pointer)
     FileSystems.rename([temp], [pointer])
-    history = FileSystems.join(state_dir, HISTORY)
-    lines = "".join(f"{line}\n" for line in _history_lines(state_dir)).encode()
-    with FileSystems.create(history) as handle:
-        handle.write(lines + json.dumps(payload, sort_keys=True).encode() + b"\n")
-    _prune_tables(state_dir, run_id)
+
+
+def _append_history(state_dir: str, payload: dict) -> None:
+    """Adds the run's report to the history, once (the publish step may be retried)."""
+    lines = _history_lines(state_dir)
+    if lines and json.loads(lines[-1])["run_id"] == payload["run_id"]:
+        return
+    body = "".join(f"{line}\n" for line in lines).encode()
+    with FileSystems.create(FileSystems.join(state_dir, HISTORY)) as handle:
+        handle.write(body + json.dumps(payload, sort_keys=True).encode() + b"\n")
 
 
 def _prune_tables(state_dir: str, keep: str) -> None:
@@ -171,20 +278,6 @@ def _history_lines(state_dir: str) -> list[str]:
         return handle.read().decode().splitlines()
 
 
-def _report(config, state_dir: str, run_id: str, seconds: float) -> dict:
-    stats = report.read_json(FileSystems.join(config.staging_dir, report.STATS_FILE))
-    videos = stats.get("videos", {})
-    return {
-        "run_id": run_id,
-        "videos": {k: videos.get(k, 0) for k in ("new", "changed", "unchanged", "deleted", "in_table")},
-        "records": report.record_counts(stats, unchanged=videos.get("unchanged", 0)),
-        "dead_letters": stats.get("dead_letters", {}),
-        "model_version": export.read_extra(config.export_dir, export.CARD_FILE)["model_version"],
-        "previous_table": current_table(state_dir),
-        "run_seconds": round(seconds, 3),
-    }  # fmt: skip
-
-
 def _due_for_retrain(nightly: NightlyOptions) -> bool:
     if nightly.retrain:
         return True
@@ -200,7 +293,35 @@ def _due_for_retrain(nightly: NightlyOptions) -> bool:
     )
 
 
+def launch(options: PipelineOptions, argv: list[str], run_id: str) -> NightlyRun:
+    """Before any work (and holding the lock): the retrain gate, the input's first
+    records against the guards, and the model."""
+    nightly, decision = options.view_as(NightlyOptions), None
+    if _due_for_retrain(nightly):
+        from pipelines.retrain import retrain
+
+        work = FileSystems.join(nightly.state_dir, "candidates", run_id)
+        model_dir = options.view_as(PredictOptions).model_dir
+        decision = retrain(argv, nightly.catalog, model_dir, work,
+                           nightly.gap_tolerance)  # fmt: skip
+    config = predict.config_from_options(options)
+    jobs.prepare_output_dir(config.output_dir, (publish.STAGING,))
+    started_from = current_run_id(nightly.state_dir)
+    dead_dir = FileSystems.join(config.staging_dir, publish.DEAD_LETTERS)
+    files = jobs.require_input(config.input)
+    if not guards.preflight(files, config.schema, config.input_format, config.run.guards,
+                            dead_dir, require_records=False):  # fmt: skip
+        live = _last_table_size(nightly.state_dir) if started_from else 0
+        refusal = guards.empty_catalog_refusal(live, config.run.guards)
+        if refusal is not None:
+            raise guards.PublishRefused(refusal)
+    predict.check_model(config.export_dir)
+    return NightlyRun(config, nightly.state_dir, run_id, started_from, decision)
+
+
 def run(argv: list[str] | None = None) -> dict:
+    """Parses flags, takes the state dir's lock and runs the job; returns the published
+    report, or ``{"submitted": ...}`` when it did not wait for the job."""
     options = PipelineOptions(argv)
     nightly = options.view_as(NightlyOptions)
     jobs.require(nightly.catalog and nightly.state_dir, "--catalog and --state-dir are required")
@@ -209,24 +330,18 @@ def run(argv: list[str] | None = None) -> dict:
     jobs.prepare_output_dir(nightly.state_dir)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     run_id = f"{stamp}-{uuid.uuid4().hex[:8]}"
-    decision = None
-    if _due_for_retrain(nightly):
-        from pipelines.retrain import retrain
-
-        work = FileSystems.join(nightly.state_dir, "candidates", run_id)
-        model_dir = options.view_as(PredictOptions).model_dir
-        decision = retrain(list(argv or []), nightly.catalog, model_dir, work,
-                           nightly.gap_tolerance)  # fmt: skip
-    config = predict.config_from_options(options)
-    predict.check_model(config.export_dir)
-    jobs.prepare_output_dir(config.output_dir, ("_staging",))
-    start = time.monotonic()
-    with beam.Pipeline(options=options) as p:
-        build_pipeline(p, config, nightly.state_dir, run_id)
-    payload = _report(config, nightly.state_dir, run_id, time.monotonic() - start)
-    payload["retrain"] = decision
-    report.write_json(FileSystems.join(config.staging_dir, predict.REPORT_FILE), payload)
-    predict.publish(config.staging_dir, config.output_dir)
-    publish_table(nightly.state_dir, run_id, payload)
+    wait = options.view_as(OutputOptions).wait
+    locks.acquire(nightly.state_dir, run_id, nightly.lock_expiry_hours, wait)
+    try:
+        job = launch(options, list(argv or []), run_id)
+        p = beam.Pipeline(options=options)
+        build_pipeline(p, job)
+        result = publish.run_pipeline(p, job.predict.staging_dir, job.predict.run.wait)
+    except BaseException:
+        locks.release(nightly.state_dir, run_id)
+        raise
+    if result is None:
+        return {"submitted": job.predict.output_dir, "run_id": run_id}
+    payload = report.read_json(FileSystems.join(job.predict.output_dir, predict.REPORT_FILE))
     logging.info("nightly done: %s", payload["videos"])
     return payload

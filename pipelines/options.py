@@ -14,7 +14,9 @@ import argparse
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipelines import guards
 from pipelines.catalog_io import FORMATS
+from transforms.errors import JobError
 from transforms.features import WEIGHTINGS, TransformConfig
 from transforms.records import RecordSchema, parse_label_map
 from transforms.splits import SplitConfig
@@ -64,11 +66,25 @@ class CatalogOptions(PipelineOptions):
 
 
 class OutputOptions(PipelineOptions):
-    """Where a job writes."""
+    """Where a job writes, and when it publishes."""
 
     @classmethod
     def _add_argparse_args(cls, parser):
         parser.add_argument("--output-dir", help="Directory the job writes (owned by the job).")
+        parser.add_argument(
+            "--max-dead-letter-fraction",
+            type=float,
+            default=guards.MAX_DEAD_LETTER_FRACTION,
+            help="Refuse to publish when more of the records read than this fraction were "
+            "dead-lettered (the previous output stays).",
+        )
+        parser.add_argument(
+            "--wait",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="Wait for the job to finish (--no-wait: return once it is submitted; the "
+            "job still publishes its output, report and _SUCCESS itself).",
+        )
 
 
 class TextOptions(PipelineOptions):
@@ -251,6 +267,25 @@ class NightlyOptions(PipelineOptions):
             help="Retrain when the last retrain is this many days old (0: only with --retrain).",
         )
         parser.add_argument(
+            "--max-deleted-fraction",
+            type=float,
+            default=guards.MAX_DELETED_FRACTION,
+            help="Refuse to publish a table that drops more than this fraction of the live "
+            "table's videos (an empty or partial catalog), unless --allow-mass-delete.",
+        )
+        parser.add_argument(
+            "--allow-mass-delete",
+            action="store_true",
+            help="Publish even when the catalog lost more than --max-deleted-fraction.",
+        )
+        parser.add_argument(
+            "--lock-expiry-hours",
+            type=float,
+            default=12.0,
+            help="A run's lock on --state-dir lapses after this long (a crashed run's lock "
+            "can then be taken over).",
+        )
+        parser.add_argument(
             "--gap-tolerance",
             type=float,
             default=0.005,
@@ -305,3 +340,19 @@ def transform_config(options: PipelineOptions) -> TransformConfig:
 def split_config(options: PipelineOptions) -> SplitConfig:
     opts = options.view_as(PreprocessOptions)
     return SplitConfig.parse(opts.split_ratios, opts.split_salt)
+
+
+def run_settings(options: PipelineOptions):
+    """The guards and waiting of a run, from its flags (a ``JobError`` if out of range)."""
+    from pipelines.publish import RunSettings
+
+    out, nightly = options.view_as(OutputOptions), options.view_as(NightlyOptions)
+    try:
+        limits = guards.Guards(
+            max_dead_letter_fraction=out.max_dead_letter_fraction,
+            max_deleted_fraction=nightly.max_deleted_fraction,
+            allow_mass_delete=nightly.allow_mass_delete,
+        )
+    except ValueError as err:
+        raise JobError(str(err)) from None
+    return RunSettings(guards=limits, wait=out.wait)

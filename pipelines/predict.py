@@ -5,17 +5,17 @@ read from the model) -> RunInference (batched sparse inference, model loaded
 once per worker) -> ToTags -> WriteTags, with dead letters and a report whose
 counts balance: in = tagged + dead letters + duplicates. A video whose text is
 empty after cleaning is tagged too: the model's scores for an empty
-bag-of-words, and ``"empty_text": true`` in its row. Output is staged and
-published atomically: ``_SUCCESS`` appears only beside a complete result.
+bag-of-words, and ``"empty_text": true`` in its row. Output is staged, and the
+graph's last step (``PublishPredictions``) checks the dead-letter guard and then
+publishes it: ``_SUCCESS`` appears only beside a complete, accepted result.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 import logging
-import time
+import typing
 
 import apache_beam as beam
 import numpy as np
@@ -23,21 +23,27 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from models import export
-from pipelines import jobs, report
-from pipelines.catalog_io import EMPTY_TEXT, ReadCatalog, WriteDeadLetters
+from pipelines import guards, jobs, publish, report
+from pipelines.catalog_io import ReadCatalog, WriteDeadLetters
 from pipelines.inference import ModelHandle, RunInference
-from pipelines.options import CatalogOptions, OutputOptions, PredictOptions, record_schema
+from pipelines.options import (
+    CatalogOptions,
+    OutputOptions,
+    PredictOptions,
+    record_schema,
+    run_settings,
+)
 from pipelines.preprocess import PreprocessConfig
+from pipelines.publish import Publish, RunSettings
 from pipelines.steps import CleanAndTokenize, Deduplicate
-from transforms.records import AV_FIELDS, AV_FLAG, RecordSchema
-from transforms.taxonomy import rollup_names, rollup_scores
+from pipelines.tags import RollupConfig, ToTags, WriteTags
+from transforms.records import RecordSchema
 from transforms.text import TextConfig
 
 CONFIG_FILE = export.PREPROCESS_CONFIG_FILE
 REPORT_FILE = "predict_report.json"
 THRESHOLDS_USED_FILE = "thresholds_used.json"
-SUCCESS = "_SUCCESS"
-PUBLISHED = ("tags", "dead_letters", REPORT_FILE, THRESHOLDS_USED_FILE)
+PUBLISHED = ("tags", publish.DEAD_LETTERS, THRESHOLDS_USED_FILE, REPORT_FILE)  # report last
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +64,7 @@ class PredictConfig:
     output_format: str = "jsonl"
     share_across_processes: bool = False
     tagged_at: str = ""
+    run: RunSettings = RunSettings()
 
     @property
     def export_dir(self) -> str:
@@ -65,7 +72,7 @@ class PredictConfig:
 
     @property
     def staging_dir(self) -> str:
-        return FileSystems.join(self.output_dir, "_staging")
+        return FileSystems.join(self.output_dir, publish.STAGING)
 
 
 def config_from_options(options: PipelineOptions) -> PredictConfig:
@@ -108,24 +115,10 @@ def config_from_options(options: PipelineOptions) -> PredictConfig:
             output_format=opts.output_format,
             share_across_processes=opts.share_model_across_processes,
             tagged_at=opts.tagged_at or datetime.datetime.now(datetime.UTC).isoformat(),
+            run=run_settings(options),
         )
     except (ValueError, OSError) as err:
         raise jobs.JobError(str(err).splitlines()[0]) from None
-
-
-@dataclasses.dataclass(frozen=True)
-class RollupConfig:
-    """Fine labels rolled up into generic categories (``transforms/taxonomy.py``)."""
-
-    path: str
-    column: str = "Vertical1"
-    method: str = "max"
-
-    def load(self, labels):
-        from transforms.taxonomy import read_rollup
-
-        opener = lambda path, mode: FileSystems.open(path)  # noqa: E731
-        return read_rollup(self.path, labels, self.column, opener=opener)
 
 
 def rollup_config(options: PipelineOptions, export_dir: str) -> RollupConfig | None:
@@ -147,114 +140,6 @@ def _is_probability(text: str) -> bool:
         return 0.0 <= float(text) <= 1.0
     except ValueError:
         return False
-
-
-class ToTags(beam.DoFn):
-    """Scores to the output row: top-k labels, thresholded predictions and, with
-    a roll-up, top-k generic ``categories`` (max or noisy-OR of their members)."""
-
-    def __init__(
-        self, labels, thresholds, top_k: int, version: str, tagged_at: str, hashes=False,
-        rollup: RollupConfig | None = None,
-    ):  # fmt: skip
-        self._labels, self._thresholds = list(labels), np.asarray(thresholds, np.float64)
-        self._k, self._version, self._tagged_at = top_k, version, tagged_at
-        self._hashes, self._rollup = hashes, rollup
-        self._taxonomy = None
-
-    def setup(self):
-        if self._rollup is not None:
-            self._taxonomy = self._rollup.load(self._labels)
-
-    def process(self, scored):
-        record, scores = scored
-        order = np.argsort(-scores, kind="stable")
-        top = order[: self._k]
-        above = order[scores[order] >= self._thresholds[order]]
-        row = {
-            "video_id": record["video_id"],
-            "labels": self._listed([self._labels[i] for i in top.tolist()], scores[top]),
-            "predicted": [self._labels[i] for i in above.tolist()],
-            "model_version": self._version,
-            "tagged_at": self._tagged_at,
-            **({EMPTY_TEXT: True} if record.get(EMPTY_TEXT) else {}),  # scored as no words
-        }
-        if self._taxonomy is not None:
-            row |= self._categories(scores, row["predicted"])
-        if self._hashes:
-            row["content_hash"] = content_hash(record)
-        yield row
-
-    @staticmethod
-    def _listed(names, scores) -> list[dict]:
-        rounded = np.round(np.asarray(scores).astype(float), 6).tolist()
-        return [{"label": n, "score": s} for n, s in zip(names, rounded, strict=True)]
-
-    def _categories(self, scores, predicted) -> dict:
-        rolled = rollup_scores(scores[None, :], self._taxonomy, self._rollup.method)[0]
-        order = np.argsort(-rolled, kind="stable")[: self._k]
-        order = order[rolled[order] > 0]
-        names = [self._taxonomy.categories[i] for i in order.tolist()]
-        return {
-            "categories": [{"category": t["label"], "score": t["score"]}
-                           for t in self._listed(names, rolled[order])],
-            "predicted_categories": rollup_names(predicted, self._taxonomy),
-        }  # fmt: skip
-
-
-def content_hash(record: dict) -> str:
-    """What the nightly job compares to find changed videos: the cleaned text's
-    fingerprint, plus a digest of the AV vectors when a fusion model reads them."""
-    if AV_FLAG not in record:
-        return record["fingerprint"]
-    import hashlib
-
-    vectors = json.dumps([record.get(name) for name in (*AV_FIELDS, AV_FLAG)]).encode()
-    return f"{record['fingerprint']}+av:{hashlib.md5(vectors).hexdigest()[:16]}"
-
-
-def _csv_line(row: dict) -> str:
-    labels = "|".join(f"{t['label']}:{t['score']}" for t in row["labels"])
-    fields = [row["video_id"], labels, "|".join(row["predicted"]), row["model_version"]]
-    return ",".join(json.dumps(f, ensure_ascii=False) for f in fields)
-
-
-def _example(row: dict) -> bytes:
-    import tensorflow as tf
-
-    def strings(values):
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode() for v in values]))
-
-    feature = {
-        "video_id": strings([row["video_id"]]),
-        "label": strings([t["label"] for t in row["labels"]]),
-        "score": tf.train.Feature(
-            float_list=tf.train.FloatList(value=[t["score"] for t in row["labels"]])
-        ),
-        "predicted": strings(row["predicted"]),
-        "model_version": strings([row["model_version"]]),
-    }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
-
-
-class WriteTags(beam.PTransform):
-    """Tag rows as JSONL (default), CSV or TFRecord shards."""
-
-    def __init__(self, output_dir: str, output_format: str):
-        super().__init__()
-        self._prefix = FileSystems.join(output_dir, "tags", "part")
-        self._format = output_format
-
-    def expand(self, rows):
-        if self._format == "tfrecord":
-            encoded = rows | "ToExample" >> beam.Map(_example)
-            return encoded | "Write" >> beam.io.WriteToTFRecord(self._prefix, ".tfrecord.gz")
-        if self._format == "csv":
-            lines = rows | "ToCsv" >> beam.Map(_csv_line)
-            header = "video_id,labels,predicted,model_version"
-            return lines | "Write" >> beam.io.WriteToText(self._prefix, ".csv", header=header)
-        lines = rows | "ToJson" >> beam.Map(json.dumps, ensure_ascii=False, sort_keys=True)
-        return lines | "Write" >> beam.io.WriteToText(self._prefix, ".jsonl")
 
 
 def thresholds_for(config: PredictConfig, labels: list[str]) -> np.ndarray:
@@ -287,25 +172,30 @@ def read_thresholds_file(path: str, export_dir: str, labels: list[str]) -> dict:
     return thresholds
 
 
-def _score_text(p, config: PredictConfig, handle: ModelHandle):
-    """Catalog -> ``(record, scores)``; also the read records, duplicates and dead letters."""
+class Scored(typing.NamedTuple):
+    """What scoring a catalog gives: ``(record, scores)`` pairs, the records read,
+    the duplicates removed, the dead letters, and extra stat pairs."""
+
+    scores: beam.PCollection
+    records: beam.PCollection
+    duplicates: beam.PCollection
+    dead: tuple
+    stats: list
+
+
+def _score_text(p, config: PredictConfig, handle: ModelHandle) -> Scored:
     read = p | "ReadCatalog" >> ReadCatalog(config.input, config.schema, config.input_format)
     unique = read.records | "Deduplicate" >> Deduplicate()
     clean = CleanAndTokenize(config.text, config.av_sizes, keep_empty_text=True)
     cleaned = unique.records | "CleanAndTokenize" >> clean
-    scores, failed = cleaned.records | "RunInference" >> RunInference(
+    scores, failed, tokens = cleaned.records | "RunInference" >> RunInference(
         handle, config.min_batch, config.max_batch
     )
-    return (
-        scores,
-        read.records,
-        unique.duplicates,
-        (read.dead_letters, cleaned.dead_letters, failed),
-    )
+    dead = (read.dead_letters, cleaned.dead_letters, failed)
+    return Scored(scores, read.records, unique.duplicates, dead, [tokens])
 
 
-def _score_av(p, config: PredictConfig, handle: ModelHandle, av: dict):
-    """YouTube-8M shards -> ``(record, scores)``, as ``_score_text``."""
+def _score_av(p, config: PredictConfig, handle: ModelHandle, av: dict) -> Scored:
     from pipelines.av_predict import ReadYT8M, RunDenseInference
 
     read = p | "ReadYT8M" >> ReadYT8M(config.input, av)
@@ -313,81 +203,72 @@ def _score_av(p, config: PredictConfig, handle: ModelHandle, av: dict):
     scores, failed = unique.records | "RunInference" >> RunDenseInference(
         handle, av["frame_level"], config.min_batch, config.max_batch
     )
-    return scores, read.records, unique.duplicates, (read.dead_letters, failed)
+    return Scored(scores, read.records, unique.duplicates, (read.dead_letters, failed), [])
 
 
 def build_pipeline(p: beam.Pipeline, config: PredictConfig) -> None:
-    """Adds the predict graph to ``p``; everything lands under ``staging_dir``."""
+    """Adds the predict graph to ``p``: everything is staged under ``staging_dir``,
+    then published by the graph's last step (``PublishPredictions``)."""
     labels = export.read_extra(config.export_dir, export.LABELS_FILE)
     card = export.read_extra(config.export_dir, export.CARD_FILE)
     handle = ModelHandle(config.export_dir, config.share_across_processes)
     if card.get("features") == "yt8m":
-        scores, records, duplicates, dead = _score_av(p, config, handle, card["av"])
+        scored = _score_av(p, config, handle, card["av"])
     else:
-        scores, records, duplicates, dead = _score_text(p, config, handle)
+        scored = _score_text(p, config, handle)
     thresholds = thresholds_for(config, labels)
     to_tags = ToTags(
         labels, thresholds, config.top_k, card["model_version"], config.tagged_at,
         rollup=config.rollup,
     )  # fmt: skip
-    rows = scores | "ToTags" >> beam.ParDo(to_tags)
-    _ = rows | "WriteTags" >> WriteTags(config.staging_dir, config.output_format)
-    dead = dead | "FlattenDead" >> beam.Flatten()
-    _ = dead | "WriteDeadLetters" >> WriteDeadLetters(config.staging_dir)
-    stats = report.intake_stats(records, duplicates, dead) + report.tagged_stats(rows)
+    rows = scored.scores | "ToTags" >> beam.ParDo(to_tags)
+    dead = scored.dead | "FlattenDead" >> beam.Flatten()
+    written = [
+        rows | "WriteTags" >> WriteTags(config.staging_dir, config.output_format),
+        dead | "WriteDeadLetters" >> WriteDeadLetters(config.staging_dir),
+    ]
+    stats = report.intake_stats(scored.records, scored.duplicates, dead)
+    stats += report.tagged_stats(rows) + scored.stats
+    used = dict(zip(labels, thresholds.tolist(), strict=True))
+    action = PublishPredictions(config, card["model_version"], used)
     _ = (
         stats
         | "FlattenStats" >> beam.Flatten()
-        | "WriteStats" >> report.WriteStats(config.staging_dir)
+        | "SumStats" >> report.SumStats()
+        | "Publish" >> Publish(action, written)
     )
 
 
-def _beam_metrics(result) -> dict:
-    try:
-        queried = result.metrics().query()
-    except Exception:  # noqa: BLE001 - some runners cannot report metrics
-        return {}
-    out = {m.key.metric.name: m.committed for m in queried["counters"]}
-    for m in queried["distributions"]:
-        d = m.committed
-        if d is not None and d.count:
-            out[m.key.metric.name] = {"count": d.count, "mean": d.mean, "min": d.min, "max": d.max}
-    return out
+class PublishPredictions:
+    """Predict's publish step: the dead-letter guard, the report and the thresholds
+    used, then ``_staging`` moved over the previous result, ``_SUCCESS`` last."""
 
+    def __init__(self, config: PredictConfig, model_version: str, thresholds_used: dict):
+        self._config, self._version, self._thresholds = config, model_version, thresholds_used
 
-def finalize(config: PredictConfig, result, seconds: float) -> dict:
-    """Writes the report into staging, then publishes staging atomically."""
-    stats = report.read_json(FileSystems.join(config.staging_dir, report.STATS_FILE))
-    metrics = _beam_metrics(result)
-    tokens = metrics.get("tokens", 0)
-    payload = {
-        "records": report.record_counts(stats),
-        "dead_letters": stats.get("dead_letters", {}),
-        "model_version": export.read_extra(config.export_dir, export.CARD_FILE)["model_version"],
-        "oov_token_rate": round(metrics.get("oov_tokens", 0) / tokens, 6) if tokens else None,
-        "beam_metrics": metrics,
-        "run_seconds": round(seconds, 3),
-    }  # fmt: skip
-    report.write_json(FileSystems.join(config.staging_dir, REPORT_FILE), payload)
-    labels = export.read_extra(config.export_dir, export.LABELS_FILE)
-    used = dict(zip(labels, thresholds_for(config, labels).tolist(), strict=True))
-    report.write_json(FileSystems.join(config.staging_dir, THRESHOLDS_USED_FILE), used)
-    publish(config.staging_dir, config.output_dir)
-    return payload
+    def __call__(self, stats: dict) -> dict:
+        config = self._config
+        return publish.publish_once(
+            config.staging_dir, config.output_dir, PUBLISHED, lambda: self.report(stats)
+        )
 
-
-def publish(staging: str, output_dir: str) -> None:
-    """Replaces the published result with the staged one; ``_SUCCESS`` last."""
-    jobs.remove(FileSystems.join(output_dir, SUCCESS))
-    for name in PUBLISHED:
-        jobs.remove(FileSystems.join(output_dir, name))
-    for name in PUBLISHED:
-        source = FileSystems.join(staging, name)
-        if FileSystems.exists(source):
-            FileSystems.rename([source], [FileSystems.join(output_dir, name)])
-    jobs.remove(staging)
-    with FileSystems.create(FileSystems.join(output_dir, SUCCESS)) as handle:
-        handle.write(b"")
+    def report(self, stats: dict) -> tuple[dict, str | None]:
+        config, tokens = self._config, stats.get("tokens", {})
+        total, oov = tokens.get("total", 0), tokens.get("oov", 0)
+        payload = {
+            "records": report.record_counts(stats),
+            "dead_letters": stats.get("dead_letters", {}),
+            "model_version": self._version,
+            "oov_token_rate": round(oov / total, 6) if total else None,
+            "run_seconds": config.run.seconds(),
+        }
+        used = FileSystems.join(config.staging_dir, THRESHOLDS_USED_FILE)
+        report.write_json(used, self._thresholds)
+        dead_dir = FileSystems.join(config.staging_dir, publish.DEAD_LETTERS)
+        refusal = guards.dead_letter_refusal(
+            payload["records"]["in"], payload["dead_letters"], config.run.guards, dead_dir
+        )
+        return payload, refusal
 
 
 def check_model(export_dir: str) -> None:
@@ -402,17 +283,29 @@ def check_model(export_dir: str) -> None:
         raise jobs.JobError(f"unusable model in {export_dir!r}: {err}".splitlines()[0]) from None
 
 
+def launch_checks(config: PredictConfig) -> None:
+    """Before any work: the input exists, the output is writable, the input's first
+    records pass the dead-letter guard, and the model loads."""
+    files = jobs.require_input(config.input)
+    jobs.prepare_output_dir(config.output_dir, (publish.STAGING,))
+    if export.read_extra(config.export_dir, export.CARD_FILE).get("features") != "yt8m":
+        dead_dir = FileSystems.join(config.staging_dir, publish.DEAD_LETTERS)
+        guards.preflight(files, config.schema, config.input_format, config.run.guards, dead_dir)
+    check_model(config.export_dir)
+
+
 def run(argv: list[str] | None = None) -> dict:
+    """Parses flags, runs the job; returns the published report (with the run's Beam
+    metrics), or ``{"submitted": ...}`` when it did not wait for the job."""
     options = PipelineOptions(argv)
     config = config_from_options(options)
-    jobs.require_input(config.input)
-    check_model(config.export_dir)
-    jobs.prepare_output_dir(config.output_dir, ("_staging",))
-    start = time.monotonic()
+    launch_checks(config)
     p = beam.Pipeline(options=options)
     build_pipeline(p, config)
-    result = p.run()
-    result.wait_until_finish()
-    payload = finalize(config, result, time.monotonic() - start)
+    result = publish.run_pipeline(p, config.staging_dir, config.run.wait)
+    if result is None:
+        return {"submitted": config.output_dir}
+    payload = report.read_json(FileSystems.join(config.output_dir, REPORT_FILE))
+    payload["beam_metrics"] = publish.beam_metrics(result)
     logging.info("predict done: %s", payload["records"])
     return payload

@@ -3,14 +3,15 @@
 ReadCatalog -> Deduplicate -> CleanAndTokenize -> AssignSplits ->
 AnalyzeAndTransform (vocabularies and idf from train only) -> WriteExamples,
 with every rejected record in dead letters and the counts in
-``preprocess_report.json`` (in = written + dead letters + duplicates).
+``preprocess_report.json`` (in = written + dead letters + duplicates). It all
+lands in ``_staging``; the graph's last step checks the guards and moves it
+into ``--output-dir``, so a refused run leaves the previous output as it was.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 
 import apache_beam as beam
 import tensorflow_transform as tft
@@ -19,17 +20,19 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import jobs, report
+from pipelines import guards, jobs, publish, report
 from pipelines.catalog_io import ReadCatalog, WriteDeadLetters
 from pipelines.options import (
     CatalogOptions,
     OutputOptions,
     PreprocessOptions,
     record_schema,
+    run_settings,
     split_config,
     text_config,
     transform_config,
 )
+from pipelines.publish import Publish, RunSettings
 from pipelines.steps import CleanAndTokenize, Deduplicate
 from transforms.features import (
     LABELS_VOCAB,
@@ -44,11 +47,13 @@ from transforms.text import TextConfig
 
 CONFIG_FILE = PREPROCESS_CONFIG_FILE
 REPORT_FILE = PREPROCESS_REPORT_FILE
-OWNED_SUBDIRS = (
+PUBLISHED = (  # moved from _staging into --output-dir by the publish step, the report last
     "data",
-    "dead_letters",
+    publish.DEAD_LETTERS,
     tft.TFTransformOutput.TRANSFORM_FN_DIR,
     tft.TFTransformOutput.TRANSFORMED_METADATA_DIR,
+    CONFIG_FILE,
+    REPORT_FILE,
 )
 
 
@@ -90,6 +95,10 @@ class PreprocessConfig:
     def temp_dir(self) -> str:
         return FileSystems.join(self.output_dir, "tmp")
 
+    @property
+    def staging_dir(self) -> str:
+        return FileSystems.join(self.output_dir, publish.STAGING)
+
 
 def _assign_group_split(keyed, config: SplitConfig):
     _, records = keyed
@@ -122,7 +131,8 @@ def _raw_features(record: dict, spec: dict) -> dict:
 class AnalyzeAndTransform(beam.PTransform):
     """Analyzes train, transforms every split, writes the ``transform_fn``.
 
-    Returns ``({split: transformed instance dicts}, transformed_metadata)``.
+    Returns ``({split: transformed instance dicts}, transformed_metadata, written)``,
+    ``written`` being what ``WriteTransformFn`` returns once it has written.
     """
 
     def __init__(self, config: TransformConfig, output_dir: str, temp_dir: str):
@@ -150,8 +160,10 @@ class AnalyzeAndTransform(beam.PTransform):
                     (raw[split], metadata),
                     transform_fn,
                 ) | f"Transform{split.title()}" >> tft_beam.TransformDataset()
-            _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(self._output_dir)
-        return outputs, transformed_metadata
+            written = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(
+                self._output_dir
+            )
+        return outputs, transformed_metadata, written
 
 
 class WriteExamples(beam.PTransform):
@@ -189,8 +201,10 @@ def _label_stats(record: dict):
         yield ("records", "unlabelled", record["split"]), 1
 
 
-def build_pipeline(p: beam.Pipeline, config: PreprocessConfig) -> None:
-    """Adds the whole preprocess graph to ``p``."""
+def build_pipeline(p: beam.Pipeline, config: PreprocessConfig, run: RunSettings) -> None:
+    """Adds the whole preprocess graph to ``p``: everything is staged, then published
+    by the graph's last step (``PublishPreprocessed``)."""
+    staging = config.staging_dir
     read = p | "ReadCatalog" >> ReadCatalog(config.input, config.schema, config.input_format)
     unique = read.records | "Deduplicate" >> Deduplicate()
     cleaned = unique.records | "CleanAndTokenize" >> CleanAndTokenize(
@@ -198,40 +212,72 @@ def build_pipeline(p: beam.Pipeline, config: PreprocessConfig) -> None:
     )
     records = cleaned.records | "AssignSplits" >> AssignSplits(config.split)
     dead = (read.dead_letters, cleaned.dead_letters) | "FlattenDeadLetters" >> beam.Flatten()
-    _ = dead | "WriteDeadLetters" >> WriteDeadLetters(config.output_dir)
-    splits, metadata = records | "AnalyzeAndTransform" >> AnalyzeAndTransform(
-        config.transform, config.output_dir, config.temp_dir
+    written = [dead | "WriteDeadLetters" >> WriteDeadLetters(staging)]
+    splits, metadata, transform_fn = records | "AnalyzeAndTransform" >> AnalyzeAndTransform(
+        config.transform, staging, config.temp_dir
     )
+    written.append(transform_fn)
     stats = report.intake_stats(read.records, unique.duplicates, dead) + [
         records | "LabelStats" >> beam.FlatMap(_label_stats),
         records | "TokenQuantiles" >> report.TokenQuantiles(("tokens", "per_video")),
     ]
     for split, rows in splits.items():
-        prefix = FileSystems.join(config.output_dir, "data", split, "part")
-        _ = rows | f"Write{split.title()}" >> WriteExamples(
-            prefix, metadata.schema, config.num_shards
+        prefix = FileSystems.join(staging, "data", split, "part")
+        written.append(
+            rows
+            | f"Write{split.title()}" >> WriteExamples(prefix, metadata.schema, config.num_shards)
         )
         stats.append(
             rows | f"Stats{split.title()}" >> beam.FlatMap(lambda r, s=split: _split_stats(s, r))
         )
+    action = PublishPreprocessed(config, run)
     _ = (
         stats
         | "FlattenStats" >> beam.Flatten()
-        | "WriteStats" >> report.WriteStats(config.output_dir)
+        | "SumStats" >> report.SumStats()
+        | "Publish" >> Publish(action, written)
     )
 
 
-def finalize_report(config: PreprocessConfig, seconds: float) -> dict:
-    """Combines the pipeline's stats with vocabulary sizes into the run report."""
-    stats = report.read_json(FileSystems.join(config.output_dir, report.STATS_FILE))
-    output = tft.TFTransformOutput(config.output_dir)
+class PublishPreprocessed:
+    """Preprocess's publish step: the dead-letter guard (and a train split that is not
+    empty), the config and report, then the staged output moved into place."""
+
+    def __init__(self, config: PreprocessConfig, run: RunSettings):
+        self._config, self._run = config, run
+
+    def __call__(self, stats: dict) -> dict:
+        config = self._config
+        result = publish.publish_once(
+            config.staging_dir, config.output_dir, PUBLISHED, lambda: self.report(stats)
+        )
+        publish.remove(config.temp_dir)
+        return result
+
+    def report(self, stats: dict) -> tuple[dict, str | None]:
+        config, staging = self._config, self._config.staging_dir
+        result = preprocess_report(config, stats, staging, self._run.seconds())
+        records = result["records"]
+        dead_dir = FileSystems.join(staging, publish.DEAD_LETTERS)
+        refusal = guards.dead_letter_refusal(
+            records["read"], result["dead_letters"], self._run.guards, dead_dir
+        )
+        if refusal is None and not records["written_per_split"]["train"]:
+            refusal = "refusing to publish: no record landed in the train split"
+        report.write_json(FileSystems.join(staging, CONFIG_FILE), jobs.to_jsonable(config))
+        return result, refusal
+
+
+def preprocess_report(config: PreprocessConfig, stats: dict, staging: str, seconds: float):
+    """The run report: the pipeline's counts and the staged vocabulary's sizes."""
+    output = tft.TFTransformOutput(staging)
     records = stats.get("records", {})
     intake = report.intake_counts(stats)
     records_in, dead = intake["in"], intake["dead_lettered"]
     duplicates = intake["duplicates_removed"]
     written = sum(records.get("written", {}).values())
     tokens = stats.get("tokens", {})
-    result = {
+    return {
         "records": {
             "read": records_in,
             "duplicates_removed": duplicates,
@@ -253,23 +299,24 @@ def finalize_report(config: PreprocessConfig, seconds: float) -> dict:
         },
         "labels": {"size": output.vocabulary_size_by_name(LABELS_VOCAB), **stats.get("labels", {})},
         "tokens_per_video": tokens.get("per_video", {}),
-        "run_seconds": round(seconds, 3),
+        "run_seconds": seconds,
     }
-    report.write_json(FileSystems.join(config.output_dir, REPORT_FILE), result)
-    return result
 
 
 def run(argv: list[str] | None = None) -> dict:
-    """Parses flags, runs the job, writes and returns the report."""
+    """Parses flags, runs the job; returns the published report, or ``{"submitted":
+    ...}`` when it did not wait for the job."""
     options = PipelineOptions(argv)
     config = PreprocessConfig.from_options(options)
-    jobs.require_input(config.input)
-    jobs.prepare_output_dir(config.output_dir, OWNED_SUBDIRS + (report.STATS_FILE, "tmp"))
-    report.write_json(FileSystems.join(config.output_dir, CONFIG_FILE), jobs.to_jsonable(config))
-    start = time.monotonic()
-    with beam.Pipeline(options=options) as p:
-        build_pipeline(p, config)
-    result = finalize_report(config, time.monotonic() - start)
-    jobs.remove(config.temp_dir)
+    settings = run_settings(options)
+    files = jobs.require_input(config.input)
+    jobs.prepare_output_dir(config.output_dir, (publish.STAGING, "tmp"))
+    dead_dir = FileSystems.join(config.staging_dir, publish.DEAD_LETTERS)
+    guards.preflight(files, config.schema, config.input_format, settings.guards, dead_dir)
+    p = beam.Pipeline(options=options)
+    build_pipeline(p, config, settings)
+    if publish.run_pipeline(p, config.staging_dir, settings.wait) is None:
+        return {"submitted": config.output_dir}
+    result = report.read_json(FileSystems.join(config.output_dir, REPORT_FILE))
     logging.info("preprocess done: %s", result["records"])
     return result

@@ -1,8 +1,8 @@
 """Run statistics computed inside the pipeline, and the run report.
 
-Each step contributes ``(key_tuple, number)`` pairs; they are summed and
-written as one nested JSON object, which the launcher turns into the report
-once the pipeline is done (adding vocabulary sizes and run time).
+Each step contributes ``(key_tuple, number)`` pairs; they are summed into one
+nested dict, which the job's publish step (``pipelines/publish.py``) turns into
+the report and checks the guards on, inside the pipeline.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines.catalog_io import EMPTY_TEXT
 
-STATS_FILE = "_pipeline_stats.json"
 _QUANTILES = 21  # 0, 5, ..., 100 percent
 
 
@@ -104,20 +103,15 @@ def nest(pairs) -> dict:
     return root
 
 
-class WriteStats(beam.PTransform):
-    """Sums the stat pairs and writes them as one JSON file."""
-
-    def __init__(self, output_dir: str):
-        super().__init__()
-        self._path = FileSystems.join(output_dir, STATS_FILE)
+class SumStats(beam.PTransform):
+    """Stat pairs -> one nested dict of their sums (``{}`` when there are none)."""
 
     def expand(self, pairs):
         return (
             pairs
             | "Sum" >> beam.CombinePerKey(sum)
             | "Collect" >> beam.combiners.ToList()
-            | "Nest" >> beam.Map(lambda items: json.dumps(nest(items), indent=2, sort_keys=True))
-            | "Write" >> beam.io.WriteToText(self._path, shard_name_template="")
+            | "Nest" >> beam.Map(nest)
         )
 
 

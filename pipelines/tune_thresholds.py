@@ -90,10 +90,10 @@ def build_pipeline(p, config: evaluate.EvaluateConfig, settings: dict) -> None:
     """Adds the tuning graph to ``p``; writes ``thresholds.json`` into ``output_dir``."""
     joined = p | "EvaluatedVideos" >> evaluate.EvaluatedVideos(config)
     videos = beam.pvalue.AsSingleton(
-        joined.predictions | "CountVideos" >> beam.combiners.Count.Globally()
+        joined["predictions"] | "CountVideos" >> beam.combiners.Count.Globally()
     )
     _ = (
-        joined.predictions
+        joined["predictions"]
         | "LabelScores" >> beam.FlatMap(_label_scores)
         | "GroupByCategory" >> beam.GroupByKey()
         | "TuneCategory" >> beam.Map(tune_category, videos, settings["min_precision"])

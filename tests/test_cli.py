@@ -13,6 +13,8 @@ def test_local_profile_is_offline_and_overridable():
     assert "--runner=FnApiRunner" in args  # never DirectRunner's Prism download
     profile, rest = cli.split_profile(["--input", "x", "--runner-profile=flink", "--top-k", "5"])
     assert (profile, rest) == ("flink", ["--input", "x", "--top-k", "5"])
+    # Beam's --runner is not an abbreviation of --runner-profile
+    assert cli.split_profile(["--runner=PortableRunner"]) == ("local", ["--runner=PortableRunner"])
 
 
 def test_unknown_profile_is_a_one_line_error(capsys):
@@ -74,3 +76,26 @@ def test_bad_training_settings_are_one_line_errors(tmp_path, capsys, flags, mess
     argv = ["train", "--data-dir", str(tmp_path), "--model-dir", str(tmp_path / "m"), *flags]
     assert cli.main(argv) == 2
     assert capsys.readouterr().err == f"catalog-tagger: error: {message}\n"
+
+
+def test_flex_template_maps_parameters_onto_the_cli():
+    import importlib.util
+
+    from tests.conftest import ROOT
+
+    path = ROOT / "deploy" / "dataflow" / "flex_template" / "main.py"
+    spec = importlib.util.spec_from_file_location("flex_main", path)
+    main = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(main)
+    argv = main.command_line(
+        ["--job=nightly", "--input=gs://b/c.jsonl", "--state_dir=gs://b/s",
+         "--allow_mass_delete=true", "--max_deleted_fraction=0.5", "--runner-profile=p"]
+    )  # fmt: skip
+    assert argv == ["nightly", "--catalog=gs://b/c.jsonl", "--state-dir=gs://b/s",
+                    "--allow-mass-delete", "--max-deleted-fraction=0.5", "--runner-profile=p"]  # fmt: skip
+    assert "--allow-mass-delete" not in main.command_line(["--allow_mass_delete=false"])
+    evaluate = main.command_line(["--job=evaluate", "--input=gs://b/c", "--predictions=gs://b/p"])
+    assert evaluate[:3] == ["evaluate", "--runner-profile", main.DEFAULT_PROFILE]
+    assert evaluate[3:] == ["--catalog=gs://b/c", "--predictions=gs://b/p"]
+    profile = (path.parent / "flex_template.args").read_text().splitlines()
+    assert "--no-wait" in profile  # the launcher only submits; the job publishes itself

@@ -115,7 +115,7 @@ def test_test_split_matches_preprocess_and_training(
     with TestPipeline(options=local_options()) as p:
         videos = p | evaluate.EvaluatedVideos(config)
         assert_that(
-            videos.predictions | "Ids" >> beam.Map(lambda video: video[0]),
+            videos["predictions"] | "Ids" >> beam.Map(lambda video: video[0]),
             equal_to(sorted(expected_ids)),
         )
     test = reports["test"]

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from pipelines import cli, eval_report, evaluate
+from pipelines import cli, eval_report, evaluate, publish
 from tests.test_evaluate import _catalog_labels
 
 
@@ -98,11 +98,15 @@ def test_thresholds_in_the_report_are_those_predict_used(full, sample_model, sam
         assert row["threshold"] == pytest.approx(model[row["name"]])
 
 
-def test_html_report_and_plots_written(full):
+def test_html_report_and_plots_written(full, sample_catalog):
     out, report = full
-    assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["report.json", *eval_report.OUTPUT_FILES]
-    )
+    assert sorted(p.name for p in out.iterdir()) == sorted([publish.SUCCESS, *evaluate.PUBLISHED])
+    lines = [line for line in sample_catalog.read_bytes().splitlines()
+             if line.strip()]  # fmt: skip
+    assert report["catalog"] == {"in": len(lines), "dead_lettered": 7, "duplicates_removed": 24}
+    dead = [line for f in (out / "dead_letters").glob("part-*")
+            for line in f.read_text().splitlines()]  # fmt: skip
+    assert len(dead) == 7
     html = (out / "report.html").read_text()
     assert f"{report['metrics']['gap@20']:.4f}" in html
     for name in eval_report.OUTPUT_FILES:

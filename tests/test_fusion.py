@@ -12,7 +12,7 @@ import tensorflow as tf
 from models.data import make_dataset
 from models.model import HParams
 from models.train import TrainConfig, load_training_data, predict_scores, train
-from pipelines import cli, predict, preprocess
+from pipelines import cli, predict, preprocess, tags
 
 CATEGORIES = ("Cooking", "Gaming", "Music", "Travel")
 WORDS = {
@@ -128,9 +128,9 @@ def test_text_only_scores_ignore_the_av_inputs(fused):
 
 def test_nightly_content_hash_sees_av_changes():
     text_only = {"fingerprint": "abc"}
-    assert predict.content_hash(text_only) == "abc"
+    assert tags.content_hash(text_only) == "abc"
     fused = {"fingerprint": "abc", "mean_rgb": [0.5], "mean_audio": [0.0], "has_av": 1.0}
     changed = {**fused, "mean_rgb": [0.6]}
-    assert predict.content_hash(fused).startswith("abc+av:")
-    assert predict.content_hash(fused) != predict.content_hash(changed)
-    assert predict.content_hash(fused) == predict.content_hash(dict(fused))
+    assert tags.content_hash(fused).startswith("abc+av:")
+    assert tags.content_hash(fused) != tags.content_hash(changed)
+    assert tags.content_hash(fused) == tags.content_hash(dict(fused))

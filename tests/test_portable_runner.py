@@ -23,7 +23,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from pipelines import cli, predict, preprocess
+from pipelines import cli, predict, preprocess, publish
 from transforms.features import LABELS_VOCAB, TOKENS_VOCAB
 from transforms.records import SPLITS
 
@@ -205,7 +205,7 @@ def test_predict_on_portable_runner_matches_in_process(
     assert len(rows) == report["records"]["tagged"] > 0
     assert rows == expected_rows
     assert all(row["tagged_at"] == TAGGED_AT for row in rows)
-    assert (tmp_path / predict.SUCCESS).exists()
+    assert (tmp_path / publish.SUCCESS).exists()
 
 
 def test_predict_multi_processing_matches_in_process(
@@ -219,3 +219,31 @@ def test_predict_multi_processing_matches_in_process(
     rows = _rows(tmp_path)
     assert len(rows) == report["records"]["tagged"] > 0
     assert rows == expected_rows
+
+
+def test_a_launcher_that_exits_at_once_still_gets_its_output_published(
+    portable_services, in_process_predicted, sample_catalog, sample_model, tmp_path
+):
+    """Publishing runs inside the graph: the job service finishes it after the launcher
+    (as a Flex Template launcher does) exits without waiting."""
+    model_dir, _ = sample_model
+    expected_report, expected_rows = in_process_predicted
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    launcher = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "predict", "--input", str(sample_catalog),
+         "--model-dir", str(model_dir), "--output-dir", str(tmp_path), "--tagged-at", TAGGED_AT,
+         "--no-wait", *_portable_flags(portable_services)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert launcher.returncode == 0, launcher.stderr[-3000:]
+    assert launcher.stdout.strip() == (
+        f"predict: submitted; the job publishes to {tmp_path} when it is done"
+    )
+    deadline = time.monotonic() + 300
+    while not (tmp_path / publish.SUCCESS).exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert (tmp_path / publish.SUCCESS).exists(), "the job never published"
+    report = json.loads((tmp_path / predict.REPORT_FILE).read_text())
+    assert report["records"] == expected_report["records"]
+    assert _rows(tmp_path) == expected_rows
+    assert not (tmp_path / publish.STAGING).exists()

@@ -16,8 +16,8 @@ from apache_beam.testing.util import assert_that, equal_to
 from models import export
 from models.data import make_dataset
 from models.train import load_training_data, predict_scores
-from pipelines import cli, predict
-from pipelines.inference import ModelHandle, RunInference, run_with_split
+from pipelines import cli, predict, publish
+from pipelines.inference import ModelHandle, RunInference, data_errors, run_with_split
 from pipelines.sample_catalog import generate_lines
 from pipelines.steps import record_fields
 from tests.conftest import latest_records, local_options
@@ -169,22 +169,28 @@ def test_rerun_gives_the_same_rows_and_csv_mapping_reads_like_preprocess(
     assert all(rows[v]["labels"] == original[v]["labels"] for v in same)
 
 
-def test_run_with_split_isolates_the_bad_item():
-    calls = []
-
+def test_run_with_split_isolates_the_bad_item_and_lets_bugs_through():
     def fn(items):
-        calls.append(list(items))
         if "bad" in items:
-            raise ValueError("boom")
+            raise tf.errors.InvalidArgumentError(None, None, "rejected input")
+        if "bug" in items:
+            raise AttributeError("a bug")
         return [i.upper() for i in items]
 
-    failed = []
-    parts = list(run_with_split(["a", "b", "bad", "c", "d"], fn, lambda i, e: failed.append(i)))
+    failed, errors = [], data_errors()
+    parts = list(
+        run_with_split(["a", "b", "bad", "c", "d"], fn, lambda i, e: failed.append(i), errors)
+    )
     assert [r for _, result in parts for r in result] == ["A", "B", "C", "D"]
     assert failed == ["bad"]
+    with pytest.raises(AttributeError, match="a bug"):
+        list(run_with_split(["a", "bug", "c"], fn, lambda i, e: failed.append(i), errors))
+    assert failed == ["bad"]  # a bug is never dead-lettered, not even after splitting
 
 
-def test_failed_inference_goes_to_dead_letters_and_empty_rows_score_the_prior(sample_model):
+def test_failed_inference_goes_to_dead_letters_and_empty_rows_score_the_prior(
+    sample_model, monkeypatch
+):
     from models.serving import LoadedTagger
 
     model_dir, _ = sample_model
@@ -201,9 +207,18 @@ def test_failed_inference_goes_to_dead_letters_and_empty_rows_score_the_prior(sa
     handle = ModelHandle(str(model_dir / "saved_model"))
     good = [{"video_id": f"g{i}", "tokens": ["pasta", "recipe", "chef"]} for i in range(5)]
     good[1] = {"video_id": "g1", "tokens": []}  # empty text: scored, as the model's prior
-    bad = {"video_id": "bad", "tokens": [None]}  # cannot become a string tensor
+    bad = {"video_id": "bad", "tokens": ["rejected-by-tf"]}  # TF rejects it (below)
+    original = LoadedTagger.vectorize
+
+    def vectorize(self, tokens):  # the real graph, which rejects one video's input
+        if ["rejected-by-tf"] in tokens:
+            raise tf.errors.InvalidArgumentError(None, None, "input rejected")
+        return original(self, tokens)
+
+    monkeypatch.setattr(LoadedTagger, "vectorize", vectorize)
     with TestPipeline(options=local_options()) as p:
-        scores, dead = p | beam.Create([*good[:2], bad, *good[2:]]) | RunInference(handle, 6, 6)
+        scored = p | beam.Create([*good[:2], bad, *good[2:]]) | RunInference(handle, 6, 6)
+        scores, dead, tokens = scored
         ids = scores | beam.Map(
             lambda kv: (
                 kv[0]["video_id"],
@@ -213,8 +228,13 @@ def test_failed_inference_goes_to_dead_letters_and_empty_rows_score_the_prior(sa
         )
         expected = [(f"g{i}", 20, i == 1) for i in range(5)]
         assert_that(ids, equal_to(expected), label="Scored")
-        reasons = dead | beam.Map(lambda d: (d["stage"], json.loads(d["record"])["video_id"]))
-        assert_that(reasons, equal_to([("inference", "bad")]), label="Dead")
+        reasons = dead | beam.Map(
+            lambda d: (d["stage"], d["reason"], json.loads(d["record"])["video_id"])
+        )
+        assert_that(reasons, equal_to([("inference", "InvalidArgumentError", "bad")]), label="Dead")
+        total = tokens | beam.Filter(lambda kv: kv[0] == ("tokens", "total"))
+        summed = total | beam.Values() | beam.CombineGlobally(sum)
+        assert_that(summed, equal_to([3 * 4]), label="Tokens")  # g0, g2, g3, g4: 3 words each
 
 
 def test_publish_replaces_the_old_result_and_marks_success(tmp_path):
@@ -224,9 +244,9 @@ def test_publish_replaces_the_old_result_and_marks_success(tmp_path):
     (staging / "tags").mkdir(parents=True)
     (staging / "tags" / "part-new.jsonl").write_text("new\n")
     (staging / predict.REPORT_FILE).write_text("{}")
-    predict.publish(str(staging), str(out))
+    publish.publish_dir(str(staging), str(out), predict.PUBLISHED)
     assert [p.name for p in (out / "tags").iterdir()] == ["part-new.jsonl"]
-    assert (out / "_SUCCESS").exists() and (out / predict.REPORT_FILE).exists()
+    assert (out / publish.SUCCESS).exists() and (out / predict.REPORT_FILE).exists()
     assert not staging.exists()
 
 

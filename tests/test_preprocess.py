@@ -14,6 +14,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines import preprocess
+from pipelines.publish import RunSettings
 from pipelines.steps import Deduplicate
 from tests.conftest import local_options
 from transforms.features import TOKENS_VOCAB, TransformConfig
@@ -66,8 +67,8 @@ def result(tmp_path_factory):
         num_shards=2,
     )
     with TestPipeline(options=local_options()) as p:
-        preprocess.build_pipeline(p, config)
-    return config, preprocess.finalize_report(config, seconds=1.0)
+        preprocess.build_pipeline(p, config, RunSettings())
+    return config, json.loads((root / "out" / preprocess.REPORT_FILE).read_text())
 
 
 def _read_split(config, split: str) -> dict:

@@ -203,6 +203,7 @@ def test_decode_video_example_values():
         (_video(rgb=[np.nan] + [0.0] * 1023), "non_finite"),
         (_video(audio=[0.0] * 127 + [np.inf]), "non_finite"),
     ],
+    ids=lambda value: value if isinstance(value, str) else "example",  # bytes vary by run
 )
 def test_decode_video_example_errors(data, reason):
     with pytest.raises(RecordError) as err:
@@ -235,6 +236,7 @@ def test_decode_frame_example_values():
         (_sequence(rgb=_frames(2, 1024), audio=_frames(1, 128)), "frame_count_mismatch"),
         (_sequence(rgb=_frames(1, 1024)), "frame_count_mismatch"),
     ],
+    ids=lambda value: value if isinstance(value, str) else "example",  # bytes vary by run
 )
 def test_decode_frame_example_errors(data, reason):
     with pytest.raises(RecordError) as err:

@@ -8,11 +8,11 @@ parameter names use underscores (``output_dir``), so they are mapped onto the
 CLI's flags (``--output-dir``) here. Everything else passes through unchanged
 to ``pipelines.cli.main``, after the Flex Template runner profile.
 
-Caveat: a Flex Template launcher only creates the job (Beam's
-``wait_until_finish()`` returns at once there), but ``predict``, ``preprocess``
-and ``nightly`` write their report and publish ``_SUCCESS`` in this process
-after the pipeline has finished. Until those steps run inside the pipeline,
-launches through this template cannot complete them; see deploy/README.md.
+The launcher only creates the job (the profile passes ``--no-wait``). That is
+enough: every job publishes its report, its output and ``_SUCCESS`` (nightly
+also swaps ``CURRENT`` and releases its lock) in the last step of its own
+pipeline graph, on the Dataflow workers, once every write has finished and the
+guards pass.
 
 Run it locally to see the command line it would run::
 
@@ -28,7 +28,7 @@ import sys
 
 from pipelines import cli
 
-JOBS = ("predict", "preprocess", "nightly")
+JOBS = ("predict", "preprocess", "nightly", "evaluate")
 # Template parameter -> catalog-tagger flag. Beam's own options (--temp_location,
 # --sdk_container_image, ...) keep their underscores and are not listed.
 RENAMED = {
@@ -37,25 +37,33 @@ RENAMED = {
     "--state_dir": "--state-dir",
     "--top_k": "--top-k",
     "--batch_size": "--batch-size",
+    "--max_dead_letter_fraction": "--max-dead-letter-fraction",
+    "--max_deleted_fraction": "--max-deleted-fraction",
 }
+# Template parameters that are on/off flags of the CLI: "--name=true" -> "--flag".
+SWITCHES = {"--allow_mass_delete": "--allow-mass-delete"}
+CATALOG_JOBS = ("nightly", "evaluate")  # they read the catalog from --catalog
 # Installed beside this file by the Dockerfile; override with the environment.
 DEFAULT_PROFILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flex_template.args")
 
 
-def _rename(arg: str, job: str) -> str:
+def _rename(arg: str, job: str) -> list[str]:
     name, sep, value = arg.partition("=")
-    if job == "nightly" and name == "--input":
-        name = "--catalog"  # nightly reads the catalog from --catalog
-    return RENAMED.get(name, name) + sep + value
+    if name in SWITCHES:
+        return [SWITCHES[name]] if value.lower() in ("", "true", "1", "yes") else []
+    if job in CATALOG_JOBS and name == "--input":
+        name = "--catalog"
+    return [RENAMED.get(name, name) + sep + value]
 
 
 def command_line(argv: list[str]) -> list[str]:
     """The ``catalog-tagger`` argv for the template's argv."""
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("--job", default="predict", choices=JOBS)
     parser.add_argument("--dry-run", action="store_true")
     known, rest = parser.parse_known_args(argv)
-    args = [_rename(arg, known.job) if arg.startswith("--") else arg for arg in rest]
+    args = [out for arg in rest
+            for out in (_rename(arg, known.job) if arg.startswith("--") else [arg])]  # fmt: skip
     if not any(arg.split("=")[0] == "--runner-profile" for arg in args):
         profile = os.environ.get("CATALOG_TAGGER_RUNNER_PROFILE", DEFAULT_PROFILE)
         args = ["--runner-profile", profile, *args]
