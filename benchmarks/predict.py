@@ -124,7 +124,7 @@ def beam_job(work: str, workers: int) -> dict:
     ]  # fmt: skip
     clock = Clock()
     report = predict.run(argv)
-    load = report["beam_metrics"].get("model_load_ms", {})
+    load = report["beam_metrics"].get("load_model_latency_milli_secs", {})
     notes = f"run_seconds {report['run_seconds']}, model_load_ms {load.get('mean', '?')}"
     return clock.stop(report["records"]["tagged"], notes=notes)
 

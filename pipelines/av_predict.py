@@ -3,9 +3,9 @@
 ReadYT8M (every shard, with its file name) -> DecodeYT8M (video-level
 ``Example`` or frame-level ``SequenceExample``; malformed ones are dead
 letters at the ``read`` stage) -> Deduplicate (one record per video id, as the
-catalog readers do) -> RunDenseInference (BatchElements, model loaded once per
-worker, one dense batch per call of the export's ``features`` or ``frames``
-signature, failed batches split down to the bad video) -> the text path's
+catalog readers do) -> RunInference (``pipelines/inference.py``, in ``video`` or
+``frames`` mode: one dense batch per call of the export's ``features`` or
+``frames`` signature, failed batches split down to the bad video) -> the text path's
 ToTags, WriteTags, dead letters and balanced report (``pipelines/predict.py``).
 """
 
@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import time
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
 from pipelines.catalog_io import DEAD, RECORDS, dead_letter
-from pipelines.inference import ModelHandle, _BatchFn
 from transforms.records import RecordError
 
 
@@ -95,50 +93,6 @@ def stack(records: list[dict], frame_level: bool) -> dict:
         out[name] = batch
     out["num_frames"] = np.array([r["num_frames"] for r in records], np.int32)
     return out
-
-
-class DensePredictFn(_BatchFn):
-    """A batch of decoded records through the dense signature; per-video scores out."""
-
-    def __init__(self, handle: ModelHandle, frame_level: bool):
-        super().__init__(handle)
-        self._frame_level = frame_level
-        self._batch = Metrics.distribution("predict", "batch_size")
-
-    def process(self, batch):
-        self._batch.update(len(batch))
-
-        def predict(part):
-            start = time.monotonic()
-            scores = self._model.predict_dense(stack(part, self._frame_level))
-            self._latency.update(int((time.monotonic() - start) * 1000))
-            return scores
-
-        for part, out in self._run(batch, predict):
-            if part is None:
-                yield beam.pvalue.TaggedOutput(DEAD, out)
-                continue
-            yield from zip(part, out, strict=True)
-
-
-class RunDenseInference(beam.PTransform):
-    """Decoded records to ``(record, probabilities)``, and dead letters."""
-
-    def __init__(self, handle: ModelHandle, frame_level: bool, min_batch: int, max_batch: int):
-        super().__init__()
-        self._handle, self._frame_level = handle, frame_level
-        self._min, self._max = min_batch, max_batch
-
-    def expand(self, records):
-        scored = (
-            records
-            | "Batch" >> beam.BatchElements(min_batch_size=self._min, max_batch_size=self._max)
-            | "Predict"
-            >> beam.ParDo(DensePredictFn(self._handle, self._frame_level)).with_outputs(
-                DEAD, main=RECORDS
-            )
-        )
-        return scored.records, scored.dead_letters
 
 
 def _labelled(item, label_names: tuple, split_config):

@@ -1,27 +1,33 @@
-"""Batched, sparse inference steps of the batch predictor.
+"""Batched inference of the batch predictor, on Beam ML's ``RunInference``.
 
-``Vectorize`` runs a batch of token lists through the export's embedded
-tf.Transform graph (``vectorize`` signature) and ``Predict`` feeds the result
-as one ``tf.SparseTensor`` (indices, values, dense_shape) to the ``sparse``
-signature. The model is loaded once per worker process in ``setup()`` and
-shared by its threads (optionally by all its processes). A batch that fails on
-its data (``data_errors``) is split in halves and retried, so one bad video only
-dead-letters itself; any other error is a bug and fails the job.
+``TaggerModelHandler`` is a Beam ML ``ModelHandler``: ``RunInference`` batches
+the records (``min_batch``/``max_batch``), loads the export once per worker
+process (or once per machine with ``share_across_processes``) and reports the
+standard metrics (``num_inferences``, ``inference_batch_latency_micro_secs``,
+``load_model_latency_milli_secs`` ...). For a text model a batch's token lists
+go through the export's embedded tf.Transform graph (``vectorize``) and, as one
+``tf.SparseTensor``, through the ``sparse`` (or, with AV inputs, ``fused``)
+signature; a YouTube-8M model gets one dense batch (``features``/``frames``).
+
+A batch that fails on its data (``data_errors``) is split in halves and retried
+inside ``run_inference``, so one bad video only dead-letters itself; any other
+error is a bug and fails the job.
 """
 
 from __future__ import annotations
 
-import time
+import typing
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.metrics import Metrics
-from apache_beam.utils import multi_process_shared, shared
+from apache_beam.ml.inference import base
+from apache_beam.transforms.window import GlobalWindows
 
 from pipelines.catalog_io import DEAD, RECORDS, dead_letter
 from transforms.records import AV_FIELDS, AV_FLAG, RecordError
 
 STATS = "stats"
+MODES = ("text", "video", "frames")  # a text (or fusion) model; YouTube-8M video- or frame-level
 
 
 def data_errors() -> tuple[type[Exception], ...]:
@@ -31,27 +37,6 @@ def data_errors() -> tuple[type[Exception], ...]:
     import tensorflow as tf
 
     return tf.errors.InvalidArgumentError, RecordError
-
-
-class ModelHandle:
-    """How a DoFn gets the process-wide ``LoadedTagger`` (picklable)."""
-
-    def __init__(self, export_dir: str, across_processes: bool = False):
-        self.export_dir = export_dir
-        self.across_processes = across_processes
-        self._shared = shared.Shared()
-
-    def acquire(self):
-        from models.serving import LoadedTagger
-
-        def load():
-            return LoadedTagger(self.export_dir)
-
-        if self.across_processes:
-            return multi_process_shared.MultiProcessShared(
-                load, tag=f"catalog-tagger:{self.export_dir}", always_proxy=True
-            ).acquire()
-        return self._shared.acquire(load, tag=self.export_dir)
 
 
 def run_with_split(items: list, fn, on_failure, errors: tuple = (RecordError,)):
@@ -72,126 +57,118 @@ def run_with_split(items: list, fn, on_failure, errors: tuple = (RecordError,)):
         yield from run_with_split(items[middle:], fn, on_failure, errors)
 
 
-class _BatchFn(beam.DoFn):
-    """Base: acquires the model in ``setup()`` and dead-letters failed items."""
+class Scores(typing.NamedTuple):
+    """A record's inference: its label probabilities, and its token counts (text)."""
 
-    def __init__(self, handle: ModelHandle):
-        self._handle = handle
-        self._dead = Metrics.counter("predict", "inference_dead_letters")
-        self._latency = Metrics.distribution("predict", "inference_latency_ms")
-        self._load_ms = None
+    probabilities: np.ndarray
+    tokens: int = 0
+    oov_tokens: int = 0
 
-    def setup(self):
-        start = time.monotonic()
-        self._model = self._handle.acquire()
-        self._errors = data_errors()
-        self._load_ms = int((time.monotonic() - start) * 1000)
+
+class Failure(typing.NamedTuple):
+    """A record whose own data made inference fail: the error's type and message."""
+
+    reason: str
+    detail: str
+
+
+class TaggerModelHandler(base.ModelHandler):
+    """The exported SavedModel (``models.serving.LoadedTagger``) as a Beam ML model
+    handler: records in, one ``PredictionResult`` per record out, whose ``inference``
+    is ``Scores`` or, for a record that failed on its own data, ``Failure``."""
+
+    def __init__(
+        self, export_dir: str, mode: str = "text", *, min_batch: int = 16,
+        max_batch: int = 512, share_across_processes: bool = False,
+    ):  # fmt: skip
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}. Received: mode={mode!r}")
+        super().__init__(
+            min_batch_size=min_batch, max_batch_size=max_batch, large_model=share_across_processes
+        )
+        self._export_dir, self._mode = export_dir, mode
+
+    def load_model(self):
+        from models.serving import LoadedTagger
+
+        return LoadedTagger(self._export_dir)
+
+    def get_metrics_namespace(self) -> str:
+        return "predict"
+
+    def run_inference(self, batch, model, inference_args=None):
+        del inference_args  # none are taken
+        score = self._text if self._mode == "text" else self._dense
+        results, failed = [], []
+        on_failure = lambda item, err: failed.append((item, err))  # noqa: E731
+        for part, scores in run_with_split(
+            list(batch), lambda part: score(model, part), on_failure, data_errors()
+        ):
+            results += [base.PredictionResult(r, s) for r, s in zip(part, scores, strict=True)]
+        for record, err in failed:
+            failure = Failure(type(err).__name__, str(err)[:500])
+            results.append(base.PredictionResult(record, failure))
+        return results
+
+    @staticmethod
+    def _text(model, records: list[dict]) -> list[Scores]:
+        vectors = model.vectorize([r["tokens"] for r in records])
+        sparse = (vectors["indices"], vectors["values"], vectors["dense_shape"])
+        if model.is_fusion():
+            av = {name: np.array([r[name] for r in records], np.float32)
+                  for name in (*AV_FIELDS, AV_FLAG)}  # fmt: skip
+            probabilities = model.predict_fused(*sparse, av)
+        else:
+            probabilities = model.predict_sparse(*sparse)
+        counts = zip(
+            vectors["num_tokens"].tolist(), vectors["num_oov_tokens"].tolist(), strict=True
+        )
+        return [Scores(p, int(t), int(o)) for p, (t, o) in zip(probabilities, counts, strict=True)]
+
+    def _dense(self, model, records: list[dict]) -> list[Scores]:
+        from pipelines.av_predict import stack
+
+        probabilities = model.predict_dense(stack(records, self._mode == "frames"))
+        return [Scores(p) for p in probabilities]
+
+
+class _SplitResultsFn(beam.DoFn):
+    """``PredictionResult``s to ``(record, probabilities)``, dead letters and, per
+    bundle, the summed token counts (``(("tokens", "total" | "oov"), n)``)."""
 
     def start_bundle(self):
-        if self._load_ms is not None:  # reported once, from the first bundle
-            Metrics.distribution("predict", "model_load_ms").update(self._load_ms)
-            self._load_ms = None
+        self._tokens = self._oov = 0
 
-    def _run(self, items, fn):
-        failed = []
-        yield from run_with_split(items, fn, lambda i, e: failed.append((i, e)), self._errors)
-        for item, err in failed:
-            self._dead.inc()
-            record = {"video_id": item["video_id"], "tokens": item.get("tokens")}
-            yield None, dead_letter("inference", type(err).__name__, record, detail=str(err)[:500])
+    def process(self, result):
+        record, inference = result.example, result.inference
+        if isinstance(inference, Failure):
+            raw = {"video_id": record["video_id"], "tokens": record.get("tokens")}
+            yield beam.pvalue.TaggedOutput(
+                DEAD, dead_letter("inference", inference.reason, raw, detail=inference.detail)
+            )
+            return
+        self._tokens += inference.tokens
+        self._oov += inference.oov_tokens
+        yield record, inference.probabilities
 
-
-class VectorizeFn(_BatchFn):
-    """A batch of cleaned records to one vectorized batch (sparse parts)."""
-
-    def __init__(self, handle: ModelHandle):
-        super().__init__(handle)
-        self._tokens = Metrics.counter("predict", "tokens")
-        self._oov = Metrics.counter("predict", "oov_tokens")
-        self._batch = Metrics.distribution("predict", "batch_size")
-
-    def process(self, batch):
-        self._batch.update(len(batch))
-        vectorize = lambda part: self._model.vectorize([r["tokens"] for r in part])  # noqa: E731
-        for part, out in self._run(batch, vectorize):
-            if part is None:
-                yield beam.pvalue.TaggedOutput(DEAD, out)
-                continue
-            tokens, oov = int(out["num_tokens"].sum()), int(out["num_oov_tokens"].sum())
-            self._tokens.inc(tokens)
-            self._oov.inc(oov)
-            yield beam.pvalue.TaggedOutput(STATS, (("tokens", "total"), tokens))
-            yield beam.pvalue.TaggedOutput(STATS, (("tokens", "oov"), oov))
-            yield {"records": part, **out}
-
-
-def _split_rows(batch: dict, rows: list[int]) -> dict:
-    """The vectorized sub-batch made of ``rows`` (re-numbered from 0)."""
-    if rows == list(range(int(batch["dense_shape"][0]))):
-        return batch  # the whole batch: the common case, no copy
-    keep = np.isin(batch["indices"][:, 0], rows)
-    renumber = {old: new for new, old in enumerate(rows)}
-    indices = batch["indices"][keep].copy()
-    indices[:, 0] = [renumber[r] for r in indices[:, 0]]
-    return {"indices": indices, "values": batch["values"][keep],
-            "dense_shape": np.array([len(rows), batch["dense_shape"][1]], np.int64)}  # fmt: skip
-
-
-class PredictFn(_BatchFn):
-    """One sparse batch through the ``sparse`` signature (or, for a fusion model,
-    ``fused`` with the records' AV inputs); per-video scores out."""
-
-    def setup(self):
-        super().setup()
-        self._fusion = self._model.is_fusion()
-
-    def process(self, batch):
-        records = batch["records"]
-        positions = [{"video_id": r["video_id"], "tokens": r["tokens"], "row": i}
-                     for i, r in enumerate(records)]  # fmt: skip
-
-        def predict(part):
-            rows = [p["row"] for p in part]
-            sub = _split_rows(batch, rows)
-            start = time.monotonic()
-            if self._fusion:
-                av = {name: np.array([records[r][name] for r in rows], np.float32)
-                      for name in (*AV_FIELDS, AV_FLAG)}  # fmt: skip
-                scores = self._model.predict_fused(
-                    sub["indices"], sub["values"], sub["dense_shape"], av
-                )
-            else:
-                scores = self._model.predict_sparse(
-                    sub["indices"], sub["values"], sub["dense_shape"]
-                )
-            self._latency.update(int((time.monotonic() - start) * 1000))
-            return scores
-
-        for part, out in self._run(positions, predict):
-            if part is None:
-                yield beam.pvalue.TaggedOutput(DEAD, out)
-                continue
-            for position, scores in zip(part, out, strict=True):
-                yield records[position["row"]], scores
+    def finish_bundle(self):
+        for key, count in ((("tokens", "total"), self._tokens), (("tokens", "oov"), self._oov)):
+            yield beam.pvalue.TaggedOutput(STATS, GlobalWindows.windowed_value((key, count)))
 
 
 class RunInference(beam.PTransform):
-    """Cleaned records to ``(record, probabilities)``, dead letters, and token stats
-    (``(("tokens", "total" | "oov"), n)`` pairs, for the report's OOV rate)."""
+    """Records to ``(record, probabilities)``, dead letters, and token stats, through
+    Beam ML's ``RunInference`` with a :class:`TaggerModelHandler`."""
 
-    def __init__(self, handle: ModelHandle, min_batch: int, max_batch: int):
+    def __init__(self, handler: TaggerModelHandler):
         super().__init__()
-        self._handle, self._min, self._max = handle, min_batch, max_batch
+        self._handler = handler
 
     def expand(self, records):
-        batches = records | "Batch" >> beam.BatchElements(
-            min_batch_size=self._min, max_batch_size=self._max
+        split = (
+            records
+            | "Infer" >> base.RunInference(self._handler)
+            | "SplitResults"
+            >> beam.ParDo(_SplitResultsFn()).with_outputs(DEAD, STATS, main=RECORDS)
         )
-        vectors = batches | "Vectorize" >> beam.ParDo(VectorizeFn(self._handle)).with_outputs(
-            DEAD, STATS, main=RECORDS
-        )
-        scores = vectors.records | "Predict" >> beam.ParDo(PredictFn(self._handle)).with_outputs(
-            DEAD, main=RECORDS
-        )
-        dead = (vectors.dead_letters, scores.dead_letters) | "FlattenDead" >> beam.Flatten()
-        return scores.records, dead, vectors[STATS]
+        return split[RECORDS], split[DEAD], split[STATS]

@@ -35,7 +35,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from models import export
 from pipelines import guards, jobs, locks, predict, publish, report
 from pipelines.catalog_io import ReadCatalog, WriteDeadLetters
-from pipelines.inference import ModelHandle, RunInference
+from pipelines.inference import RunInference
 from pipelines.options import CatalogOptions, NightlyOptions, OutputOptions, PredictOptions
 from pipelines.publish import Publish
 from pipelines.steps import CleanAndTokenize, Deduplicate
@@ -148,11 +148,8 @@ def build_pipeline(p, run: NightlyRun) -> None:
     cleaned = unique.records | "CleanAndTokenize" >> clean
     table = _read_table(p, _table_of(run.state_dir, run.started_from))
     split = (cleaned.records, table) | "SelectChanged" >> SelectChanged(version)
-    handle = ModelHandle(config.export_dir, config.share_across_processes)
     to_tag = split.tag | "DropKind" >> beam.Map(lambda kind_record: kind_record[1])
-    scores, failed, tokens = to_tag | "RunInference" >> RunInference(
-        handle, config.min_batch, config.max_batch
-    )
+    scores, failed, tokens = to_tag | "RunInference" >> RunInference(predict.handler(config))
     thresholds = predict.thresholds_for(config, labels)
     to_tags = ToTags(labels, thresholds, config.top_k, version, config.tagged_at, True)
     tagged = scores | "ToTags" >> beam.ParDo(to_tags)

@@ -25,7 +25,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from models import export
 from pipelines import guards, jobs, publish, report
 from pipelines.catalog_io import ReadCatalog, WriteDeadLetters
-from pipelines.inference import ModelHandle, RunInference
+from pipelines.inference import RunInference, TaggerModelHandler
 from pipelines.options import (
     CatalogOptions,
     OutputOptions,
@@ -183,26 +183,30 @@ class Scored(typing.NamedTuple):
     stats: list
 
 
-def _score_text(p, config: PredictConfig, handle: ModelHandle) -> Scored:
+def handler(config: PredictConfig, mode: str = "text") -> TaggerModelHandler:
+    return TaggerModelHandler(
+        config.export_dir, mode, min_batch=config.min_batch, max_batch=config.max_batch,
+        share_across_processes=config.share_across_processes,
+    )  # fmt: skip
+
+
+def _score_text(p, config: PredictConfig) -> Scored:
     read = p | "ReadCatalog" >> ReadCatalog(config.input, config.schema, config.input_format)
     unique = read.records | "Deduplicate" >> Deduplicate()
     clean = CleanAndTokenize(config.text, config.av_sizes, keep_empty_text=True)
     cleaned = unique.records | "CleanAndTokenize" >> clean
-    scores, failed, tokens = cleaned.records | "RunInference" >> RunInference(
-        handle, config.min_batch, config.max_batch
-    )
+    scores, failed, tokens = cleaned.records | "RunInference" >> RunInference(handler(config))
     dead = (read.dead_letters, cleaned.dead_letters, failed)
     return Scored(scores, read.records, unique.duplicates, dead, [tokens])
 
 
-def _score_av(p, config: PredictConfig, handle: ModelHandle, av: dict) -> Scored:
-    from pipelines.av_predict import ReadYT8M, RunDenseInference
+def _score_av(p, config: PredictConfig, av: dict) -> Scored:
+    from pipelines.av_predict import ReadYT8M
 
     read = p | "ReadYT8M" >> ReadYT8M(config.input, av)
     unique = read.records | "Deduplicate" >> Deduplicate()
-    scores, failed = unique.records | "RunInference" >> RunDenseInference(
-        handle, av["frame_level"], config.min_batch, config.max_batch
-    )
+    mode = "frames" if av["frame_level"] else "video"
+    scores, failed, _ = unique.records | "RunInference" >> RunInference(handler(config, mode))
     return Scored(scores, read.records, unique.duplicates, (read.dead_letters, failed), [])
 
 
@@ -211,11 +215,10 @@ def build_pipeline(p: beam.Pipeline, config: PredictConfig) -> None:
     then published by the graph's last step (``PublishPredictions``)."""
     labels = export.read_extra(config.export_dir, export.LABELS_FILE)
     card = export.read_extra(config.export_dir, export.CARD_FILE)
-    handle = ModelHandle(config.export_dir, config.share_across_processes)
     if card.get("features") == "yt8m":
-        scored = _score_av(p, config, handle, card["av"])
+        scored = _score_av(p, config, card["av"])
     else:
-        scored = _score_text(p, config, handle)
+        scored = _score_text(p, config)
     thresholds = thresholds_for(config, labels)
     to_tags = ToTags(
         labels, thresholds, config.top_k, card["model_version"], config.tagged_at,

@@ -17,7 +17,7 @@ from models import export
 from models.data import make_dataset
 from models.train import load_training_data, predict_scores
 from pipelines import cli, predict, publish
-from pipelines.inference import ModelHandle, RunInference, data_errors, run_with_split
+from pipelines.inference import RunInference, TaggerModelHandler, data_errors, run_with_split
 from pipelines.sample_catalog import generate_lines
 from pipelines.steps import record_fields
 from tests.conftest import latest_records, local_options
@@ -78,8 +78,10 @@ def test_every_video_tagged_once_and_counts_balance(predicted, sample_catalog, s
     rows = _rows(out)
     assert len(rows) == len({r["video_id"] for r in rows}) == records["tagged"]
     assert (out / "_SUCCESS").exists() and not (out / "_staging").exists()
-    assert report["beam_metrics"]["batch_size"]["max"] <= 512
-    assert report["beam_metrics"]["model_load_ms"]["count"] >= 1
+    metrics = report["beam_metrics"]  # Beam ML RunInference's own metrics
+    assert 16 <= metrics["inference_request_batch_size"]["max"] <= 512
+    assert metrics["num_inferences"] == records["tagged"]
+    assert metrics["load_model_latency_milli_secs"]["count"] >= 1
     # the whole catalog's rate is a mix of its splits' rates (bigrams seen once in
     # train fall outside the vocabulary, so even train's is well above 0)
     trained = json.loads((sample_preprocessed / "preprocess_report.json").read_text())
@@ -204,7 +206,7 @@ def test_failed_inference_goes_to_dead_letters_and_empty_rows_score_the_prior(
     )
     np.testing.assert_allclose(scores, [prior, prior], atol=1e-6)
 
-    handle = ModelHandle(str(model_dir / "saved_model"))
+    handler = TaggerModelHandler(str(model_dir / "saved_model"), min_batch=6, max_batch=6)
     good = [{"video_id": f"g{i}", "tokens": ["pasta", "recipe", "chef"]} for i in range(5)]
     good[1] = {"video_id": "g1", "tokens": []}  # empty text: scored, as the model's prior
     bad = {"video_id": "bad", "tokens": ["rejected-by-tf"]}  # TF rejects it (below)
@@ -217,7 +219,7 @@ def test_failed_inference_goes_to_dead_letters_and_empty_rows_score_the_prior(
 
     monkeypatch.setattr(LoadedTagger, "vectorize", vectorize)
     with TestPipeline(options=local_options()) as p:
-        scored = p | beam.Create([*good[:2], bad, *good[2:]]) | RunInference(handle, 6, 6)
+        scored = p | beam.Create([*good[:2], bad, *good[2:]]) | RunInference(handler)
         scores, dead, tokens = scored
         ids = scores | beam.Map(
             lambda kv: (
