@@ -242,14 +242,60 @@ def _print_help() -> None:
         "  tune-thresholds  per-category thresholds (max F1 or --min-precision) from\n"
         "               predictions on the eval split; predict --thresholds-file uses them\n\n"
         f"'{PROG} COMMAND --help' lists a command's flags; Beam jobs also take Beam's\n"
-        "flags (--runner, --temp_location, --setup_file, ...) and --runner-profile."
+        "flags (--runner, --temp_location, --setup_file, ...) and --runner-profile.\n"
+        "--verbose (any command) shows the libraries' INFO logs and TensorFlow's C++ logs."
     )
+
+
+QUIET_LOGGERS = ("absl", "tensorflow", "apache_beam", "tensorflow_transform")
+# Beam 2.77's RunInference warns on the root logger at every model load when torch is
+# absent (its import of ``resource`` fails with the torch-only model manager).
+KNOWN_NOISE = ("Resource module is not available for current platform",)
+
+
+class _DropKnownNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(KNOWN_NOISE)
+
+
+def configure_logging(verbose: bool) -> None:
+    """Quiet by default: warnings from our code, errors from the libraries, and no
+    TensorFlow C++ chatter (set before TensorFlow is imported). ``--verbose``
+    restores everything, INFO included."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "3")
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s")
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.ERROR)
+    if not verbose:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_DropKnownNoise())
+
+
+def import_tensorflow_quietly() -> None:
+    """Imports TensorFlow and tf.Transform with the process's stderr muted: their C++
+    start-up lines (oneDNN, the CUDA probe, absl's pre-init notice) ignore
+    ``TF_CPP_MIN_LOG_LEVEL`` in TF 2.21. A failing import is retried unmuted."""
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow  # noqa: F401
+        import tensorflow_transform  # noqa: F401
+    except ImportError:
+        pass  # the real import below shows why
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    verbose = "--verbose" in argv
+    argv = [arg for arg in argv if arg != "--verbose"]
+    configure_logging(verbose)
+    if not verbose and argv and argv[0] not in ("sample", "-h", "--help"):
+        import_tensorflow_quietly()
     if not argv or argv[0] in ("-h", "--help"):
         _print_help()
         return 0

@@ -169,7 +169,11 @@ def test_installed_wheel_tags_a_catalog_outside_the_repo(dists, sample_model, tm
     # just over the default guard, which refuses; the override publishes it.
     assert refused.returncode == 2 and "7 of 69 records checked at launch" in refused.stderr
     assert not (work / "out" / "_SUCCESS").exists()
-    _run([*predict, "--output-dir", "out", "--max-dead-letter-fraction", "0.2"], cwd=work, env=env)
+    done = _run([*predict, "--output-dir", "out", "--max-dead-letter-fraction", "0.2"],
+                cwd=work, env={k: v for k, v in env.items() if k != "TF_CPP_MIN_LOG_LEVEL"})  # fmt: skip
+    # quiet by default: the summary line only, no TensorFlow, absl or Beam chatter
+    assert done.stderr == "" and done.stdout.startswith("predict: {'balanced': True")
+    assert len(done.stdout.splitlines()) == 1
     out = work / "out"
     report = json.loads((out / "predict_report.json").read_text())
     assert report["records"]["balanced"] is True
