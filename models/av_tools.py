@@ -29,8 +29,8 @@ from models import checkpoints as weight_files
 from models.av_layers import WEIGHT_DTYPES
 from models.av_models import model_weights_mb, transfer_weights
 from models.loop import CHECKPOINTS, predict_scores
-from pipelines.jobs import prepare_output_dir  # issue 14: the last upward edge
 from transforms.errors import JobError, require
+from transforms.files import prepare_output_dir
 
 CARD_AV = av_export.CARD_AV
 HEADLINE = "gap@20"

@@ -7,17 +7,17 @@ see the cause, not a traceback.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import typing
-import uuid
 
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.errors import JobError, require
+from transforms.files import prepare_output_dir, remove
 
-__all__ = ["JobError", "require"]  # defined in transforms.errors, re-exported for the jobs
+# defined lower down (transforms), re-exported for the jobs
+__all__ = ["JobError", "prepare_output_dir", "remove", "require"]
 
 
 def require_input(pattern: str) -> list[str]:
@@ -29,27 +29,6 @@ def require_input(pattern: str) -> list[str]:
     if not matches:
         raise JobError(f"no input file matches {pattern!r}")
     return sorted(m.path for m in matches)
-
-
-def prepare_output_dir(output_dir: str, owned: tuple[str, ...] = ()) -> None:
-    """Checks ``output_dir`` is writable and removes what a previous run of
-    this job left there (only the ``owned`` entries)."""
-    probe = FileSystems.join(output_dir, f".write-probe-{uuid.uuid4().hex}")
-    with contextlib.suppress(OSError):  # exists already, or not creatable: the probe tells
-        FileSystems.mkdirs(output_dir)
-    try:
-        with FileSystems.create(probe) as handle:
-            handle.write(b"ok")
-        FileSystems.delete([probe])
-    except Exception as err:  # noqa: BLE001
-        raise JobError(f"output directory {output_dir!r} is not writable: {err}") from None
-    for name in owned:
-        remove(FileSystems.join(output_dir, name))
-
-
-def remove(path: str) -> None:
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
 
 
 def to_jsonable(config) -> dict:

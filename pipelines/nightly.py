@@ -242,7 +242,7 @@ def _swap_current(state_dir: str, run_id: str) -> None:
     temp = FileSystems.join(state_dir, f".{CURRENT}.{run_id}")
     with FileSystems.create(temp) as handle:
         handle.write(run_id.encode())
-    publish.remove(pointer)
+    jobs.remove(pointer)
     FileSystems.rename([temp], [pointer])
 
 

@@ -251,7 +251,7 @@ class PublishPreprocessed:
         result = publish.publish_once(
             config.staging_dir, config.output_dir, PUBLISHED, lambda: self.report(stats)
         )
-        publish.remove(config.temp_dir)
+        jobs.remove(config.temp_dir)
         return result
 
     def report(self, stats: dict) -> tuple[dict, str | None]:

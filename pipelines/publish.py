@@ -28,6 +28,7 @@ from apache_beam.runners.runner import PipelineState
 from pipelines.guards import Guards, PublishRefused
 from pipelines.report import read_json, write_json
 from transforms.errors import JobError
+from transforms.files import remove
 
 SUCCESS = "_SUCCESS"
 STAGING = "_staging"
@@ -109,11 +110,6 @@ def publish_dir(staging: str, output_dir: str, names: tuple[str, ...]) -> None:
     remove(staging)
     with FileSystems.create(FileSystems.join(output_dir, SUCCESS)) as handle:
         handle.write(b"")
-
-
-def remove(path: str) -> None:
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
 
 
 def run_pipeline(pipeline: beam.Pipeline, staging: str, wait: bool = True):
