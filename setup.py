@@ -12,6 +12,7 @@ REQUIRES = [
     "apache-beam==2.77.0",
     "tensorflow==2.21.0",
     "tensorflow-transform==1.21.0",
+    "tensorflow-text==2.21.1",  # NFKC case folding in the transform graph
     "tf-keras==2.21.0",
     "tensorboard==2.21.0",
     "nltk==3.10.4",
@@ -34,6 +35,7 @@ setup(
     extras_require={
         "dev": ["pytest==9.0.3", "ruff==0.17.6", "build"],
         "bench": ["scikit-learn==1.9.1", "fasttext-numpy2==0.10.4"],
+        "serve": ["waitress==3.0.2"],  # catalog-tagger serve
     },
     entry_points={"console_scripts": ["catalog-tagger=pipelines.cli:main"]},
 )

@@ -99,12 +99,12 @@ def build_peers(work: str) -> None:
 
 
 def write_naive_subset(work: str, limit: int) -> int:
-    """The catalog's first ``limit`` valid lines (a record with tokens), for ``naive``."""
+    """The catalog's first ``limit`` valid lines (parsable records), for ``naive``."""
     kept, source = 0, os.path.join(work, "catalog.jsonl.gz")
     with gzip.open(source, "rb") as lines, open(os.path.join(work, "naive.jsonl"), "wb") as out:
         for line in lines:
             try:
-                valid = kept < limit and any(_naive_tokens(line.decode("utf-8")))
+                valid = kept < limit and any(_naive_text(line.decode("utf-8")))
             except UnicodeDecodeError:  # ReadFromText decodes strictly
                 continue
             if valid:
@@ -146,8 +146,11 @@ def naive_dofn(export_dir: str):
             self._loads.inc()
 
         def process(self, keyed):
-            video_id, tokens = keyed
-            bow = self._model.signatures["vectorize"](tokens=tf.constant([tokens]))
+            video_id, text = keyed
+            fields = dict(zip(("title", "description", "tags"), text, strict=True))
+            bow = self._model.signatures["vectorize"](
+                **{name: tf.constant([value]) for name, value in fields.items()}
+            )
             sparse = tf.SparseTensor(bow["indices"], bow["values"], bow["dense_shape"])
             dense = tf.sparse.to_dense(tf.sparse.reorder(sparse))  # [1, input_dim]
             # The export's Keras model was traced for sparse input only, so the
@@ -160,17 +163,15 @@ def naive_dofn(export_dir: str):
     return NaivePredict()
 
 
-def _naive_tokens(line: str):
+def _naive_text(line: str):
+    from pipelines.steps import raw_text
     from transforms.records import RecordError, RecordSchema, parse_json_object, to_canonical
-    from transforms.text import TextConfig, text_tokens
 
     try:
         record = to_canonical(parse_json_object(line), RecordSchema())
     except RecordError:
         return
-    tokens = text_tokens([record["title"], record["description"], *record["tags"]], TextConfig())
-    if tokens:
-        yield record["video_id"], tokens
+    yield record["video_id"], raw_text(record)
 
 
 def naive_job(work: str, workers: int) -> dict:
@@ -183,7 +184,7 @@ def naive_job(work: str, workers: int) -> dict:
     clock = Clock()
     p = beam.Pipeline(options=PipelineOptions(cli.profile_args("local")))
     lines = p | "Read" >> beam.io.ReadFromText(os.path.join(work, "naive.jsonl"))
-    _ = lines | "Tokenize" >> beam.FlatMap(_naive_tokens) | "Predict" >> beam.ParDo(dofn)
+    _ = lines | "Parse" >> beam.FlatMap(_naive_text) | "Predict" >> beam.ParDo(dofn)
     result = p.run()
     result.wait_until_finish()
     counters = {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]}

@@ -3,7 +3,7 @@
 Runs, on the same generated catalog, each in its own process so peak memory
 is measured per run:
   beam      ``catalog-tagger preprocess`` (local FnApiRunner profile)
-  python    a single-process loop: read, parse, map, clean and tokenize only
+  python    a single-process loop: read, parse, map, and the text graph in batches
   sklearn   scikit-learn ``TfidfVectorizer.fit_transform`` on the same raw texts
 
 and prints videos/s per core, peak RSS and the ratio to the pure-Python loop.
@@ -26,7 +26,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def python_loop(catalog: str) -> int:
-    """The same cleaning and tokenizing, one process, no Beam, no vocabulary."""
+    """The same parsing and text graph (``transforms.text``), batches of 512, one
+    process, no Beam, no vocabulary: the floor under the Beam job."""
+    import tensorflow as tf
+
+    from pipelines.steps import raw_text
     from transforms.records import (
         RecordError,
         RecordSchema,
@@ -34,18 +38,26 @@ def python_loop(catalog: str) -> int:
         parse_json_object,
         to_canonical,
     )
-    from transforms.text import TextConfig, text_tokens
+    from transforms.text import TextConfig, video_words
 
-    schema, config, kept = RecordSchema(), TextConfig(), 0
+    schema, config, kept, batch = RecordSchema(), TextConfig(), 0, []
+    spec = [tf.TensorSpec([None], tf.string)] * 3
+    words = tf.function(lambda *fields: video_words(*fields, config)[0], input_signature=spec)
+
+    def flush() -> int:
+        counts = words(*zip(*batch, strict=True)).numpy() if batch else []
+        batch.clear()
+        return int((counts > 0).sum()) if len(counts) else 0
+
     with gzip.open(catalog, "rb") as handle:
         for line in handle:
             try:
-                record = to_canonical(parse_json_object(decode_utf8(line)), schema)
+                batch.append(raw_text(to_canonical(parse_json_object(decode_utf8(line)), schema)))
             except RecordError:
                 continue
-            fields = [record["title"], record["description"], *record["tags"]]
-            kept += bool(text_tokens(fields, config))
-    return kept
+            if len(batch) == 512:
+                kept += flush()
+    return kept + flush()
 
 
 def sklearn_tfidf(catalog: str) -> int:

@@ -1,21 +1,24 @@
 """One servable SavedModel: the trained model plus the tf.Transform graph.
 
 Signatures (all but ``vectorize`` return ``probabilities`` [batch, num_labels]):
+  ``raw``              ``title``, ``description``, ``tags`` string [batch] (a
+                       video's tags joined by "|"): raw text, cleaned, tokenized
+                       and vectorized by the embedded transform graph; also
+                       returns ``num_tokens`` and ``num_oov_tokens``.
+  ``serving_default``  ``examples``: serialized ``tf.train.Example`` holding the
+                       raw fields (``video_id``, ``title``, ``description``, and
+                       ``tags`` as one bytes value per tag; for a fusion model
+                       also ``mean_rgb``, ``mean_audio``, ``has_av``).
+  ``vectorize``        the ``raw`` inputs to the ``sparse`` inputs (``indices``,
+                       ``values``, ``dense_shape``) and token/OOV counts.
   ``sparse``           ``indices`` int64 [N, 2], ``values`` float32 [N],
                        ``dense_shape`` int64 [2]: an already-vectorized batch.
-  ``tokens``           ``tokens`` string [batch, max_tokens] (cleaned tokens,
-                       "" padding) through the embedded transform graph.
-  ``vectorize``        ``tokens`` as above to the ``sparse`` inputs (``indices``,
-                       ``values``, ``dense_shape``) and token/OOV counts; the
-                       batch predictor vectorizes with it, then calls ``sparse``.
-  ``serving_default``  ``examples``: serialized ``tf.train.Example`` holding the
-                       raw transform features (``video_id``, ``tokens``; for a
-                       fusion model also ``mean_rgb``, ``mean_audio``, ``has_av``).
   ``fused``            fusion models only: the ``sparse`` inputs plus
                        ``mean_rgb``, ``mean_audio`` and ``has_av`` [batch]; the
                        other signatures score text alone (``has_av`` 0).
-Cleaning and tokenizing (``transforms.text``) are Python/NLTK and not in-graph,
-so raw text goes through the batch predictor or is cleaned before ``tokens``.
+All text processing is in the graph (``transforms.text``), so TF Serving, Vertex
+AI or a TFX BulkInferrer serve raw metadata as the batch predictor does (the
+graph uses tensorflow-text ops: ``import tensorflow_text`` before loading it).
 
 Beside the graph, ``assets.extra/`` carries ``labels.txt``,
 ``thresholds.json``, ``model_card.json`` and ``preprocess_config.json``.
@@ -32,6 +35,7 @@ import tensorflow_transform as tft
 from models.data import DataSpec, bag_of_words
 from models.model import probabilities
 from transforms.records import AV_FIELDS, AV_FLAG
+from transforms.text import TAG_SEPARATOR
 
 EXTRA_DIR = "assets.extra"
 LABELS_FILE = "labels.txt"
@@ -41,12 +45,19 @@ PREPROCESS_CONFIG_FILE = "preprocess_config.json"
 
 _EXAMPLE_SPEC = {
     "video_id": tf.io.FixedLenFeature([], tf.string, default_value=""),
-    "tokens": tf.io.VarLenFeature(tf.string),
+    "title": tf.io.FixedLenFeature([], tf.string, default_value=""),
+    "description": tf.io.FixedLenFeature([], tf.string, default_value=""),
+    "tags": tf.io.RaggedFeature(tf.string),
 }
+_RAW_SIGNATURE = [
+    tf.TensorSpec([None], tf.string, name="title"),
+    tf.TensorSpec([None], tf.string, name="description"),
+    tf.TensorSpec([None], tf.string, name="tags"),
+]
 
 
 class TaggerModule(tf.Module):
-    """The exported graph: transform layer + Keras model, three signatures."""
+    """The exported graph: transform layer + Keras model, one signature per input kind."""
 
     def __init__(self, model, output: tft.TFTransformOutput, spec: DataSpec, loss: str):
         super().__init__(name="catalog_tagger")
@@ -74,12 +85,13 @@ class TaggerModule(tf.Module):
         inputs["has_av"] = tf.reshape(av[AV_FLAG], [-1, 1])
         return probabilities(self.model(inputs, training=False), self._loss)
 
-    def _vectorize(self, video_id: tf.Tensor, tokens: tf.SparseTensor) -> dict:
+    def _vectorize(self, video_id: tf.Tensor, title, description, tags) -> dict:
         batch = tf.shape(video_id, out_type=tf.int64)[0]
         labels = tf.SparseTensor(
             tf.zeros([0, 2], tf.int64), tf.zeros([0], tf.string), tf.stack([batch, 0])
         )
-        out = self.transform({"video_id": video_id, "tokens": tokens, "labels": labels})
+        raw = {"video_id": video_id, "title": title, "description": description, "tags": tags}
+        out = self.transform({**raw, "labels": labels})
         bow = bag_of_words(out["token_ids"], out["token_weights"], self._input_dim)
         return {
             "bow": bow,
@@ -87,18 +99,20 @@ class TaggerModule(tf.Module):
             "num_oov_tokens": out["num_oov_tokens"],
         }
 
-    def _from_raw(self, video_id: tf.Tensor, tokens: tf.SparseTensor) -> dict:
-        out = self._vectorize(video_id, tokens)
+    @tf.function(input_signature=_RAW_SIGNATURE)
+    def raw(self, title, description, tags):
+        """Raw text to ``probabilities`` in one graph call."""
+        out = self._vectorize(tf.fill(tf.shape(title), ""), title, description, tags)
         return {
             "probabilities": self._scores(out["bow"]),
             "num_tokens": out["num_tokens"],
             "num_oov_tokens": out["num_oov_tokens"],
         }
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="tokens")])
-    def vectorize(self, tokens):
-        """Tokens to the ``sparse`` signature's inputs, through the transform graph."""
-        out = self._vectorize(tf.fill(tf.shape(tokens)[:1], ""), tf.sparse.from_dense(tokens))
+    @tf.function(input_signature=_RAW_SIGNATURE)
+    def vectorize(self, title, description, tags):
+        """Raw text to the ``sparse`` signature's inputs, through the transform graph."""
+        out = self._vectorize(tf.fill(tf.shape(title), ""), title, description, tags)
         return {
             "indices": out["bow"].indices,
             "values": out["bow"].values,
@@ -136,11 +150,6 @@ class TaggerModule(tf.Module):
 
         return fused
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="tokens")])
-    def tokens(self, tokens):
-        video_id = tf.fill(tf.shape(tokens)[:1], "")
-        return self._from_raw(video_id, tf.sparse.from_dense(tokens))
-
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve_examples(self, examples):
         spec = dict(_EXAMPLE_SPEC)
@@ -149,7 +158,8 @@ class TaggerModule(tf.Module):
         if self._av_sizes:
             spec[AV_FLAG] = tf.io.FixedLenFeature([], tf.float32, default_value=0.0)
         parsed = tf.io.parse_example(examples, spec)
-        out = self._vectorize(parsed["video_id"], parsed["tokens"])
+        tags = tf.strings.reduce_join(parsed["tags"], axis=1, separator=TAG_SEPARATOR)
+        out = self._vectorize(parsed["video_id"], parsed["title"], parsed["description"], tags)
         av = {name: parsed[name] for name in (*AV_FIELDS, AV_FLAG)} if self._av_sizes else None
         return {
             "probabilities": self._scores(out["bow"], av),
@@ -170,8 +180,8 @@ def export_model(
     """Writes the SavedModel and its ``assets.extra`` files; returns the path."""
     module = TaggerModule(without_training_state(model), output, spec, loss)
     signatures = {
+        "raw": module.raw,
         "sparse": module.sparse,
-        "tokens": module.tokens,
         "vectorize": module.vectorize,
         "serving_default": module.serve_examples,
     }

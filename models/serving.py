@@ -26,14 +26,17 @@ class LoadedTagger:
     def __init__(self, export_dir: str):
         start = time.monotonic()
         self.export_dir = export_dir
+        import transforms.text  # noqa: F401  (registers the tensorflow-text ops of the graph)
+
         self._model = tf.saved_model.load(export_dir)
         self.labels = export.read_extra(export_dir, export.LABELS_FILE)
         thresholds = export.read_extra(export_dir, export.THRESHOLDS_FILE)
         self.card = export.read_extra(export_dir, export.CARD_FILE)
         av = self.card.get("av") if self.card.get("features") == "yt8m" else None
-        if av is None:  # the text model: vectorize, then sparse inference
+        if av is None:  # the text model: raw text in, in one graph call
+            self._raw = main = self._model.signatures["raw"]
             self._vectorize = self._model.signatures["vectorize"]
-            self._sparse = main = self._model.signatures["sparse"]
+            self._sparse = self._model.signatures["sparse"]
             self._fused = self._model.signatures.get("fused")
         else:  # audio/visual: dense inputs
             self._dense = main = self._model.signatures[
@@ -52,11 +55,24 @@ class LoadedTagger:
     def model_version(self) -> str:
         return self.card.get("model_version", os.path.basename(self.export_dir))
 
-    def vectorize(self, tokens: list[list[str]]) -> dict:
-        """Token lists to ``indices``/``values``/``dense_shape`` and token counts."""
-        width = max((len(t) for t in tokens), default=0)
-        padded = np.array([t + [""] * (width - len(t)) for t in tokens], dtype=object)
-        out = self._vectorize(tokens=tf.constant(padded.reshape(len(tokens), width), tf.string))
+    @staticmethod
+    def _text(titles, descriptions, tags) -> dict:
+        return {
+            "title": tf.constant(titles, tf.string, [len(titles)]),
+            "description": tf.constant(descriptions, tf.string, [len(titles)]),
+            "tags": tf.constant(tags, tf.string, [len(titles)]),
+        }
+
+    def score_raw(self, titles: list[str], descriptions: list[str], tags: list[str]) -> dict:
+        """Raw text (``tags[i]``: the video's tags joined by "|") to ``probabilities``
+        ``[n, num_labels]``, ``num_tokens`` and ``num_oov_tokens`` ``[n]``: one call
+        of the ``raw`` signature, cleaning and tokenizing included."""
+        out = self._raw(**self._text(titles, descriptions, tags))
+        return {name: value.numpy() for name, value in out.items()}
+
+    def vectorize(self, titles: list[str], descriptions: list[str], tags: list[str]) -> dict:
+        """Raw text to ``indices``/``values``/``dense_shape`` and token counts."""
+        out = self._vectorize(**self._text(titles, descriptions, tags))
         return {name: value.numpy() for name, value in out.items()}
 
     def predict_sparse(self, indices, values, dense_shape) -> np.ndarray:

@@ -17,10 +17,11 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import report
-from pipelines.catalog_io import EMPTY_TEXT, ReadCatalog
+from pipelines.catalog_io import EMPTY_TEXT
 from pipelines.eval_metrics import video_item
+from pipelines.intake import CatalogIntake
 from pipelines.preprocess import AssignSplits
-from pipelines.steps import CleanAndTokenize, Deduplicate
+from pipelines.steps import PrepareText
 
 COUNTS = "counts"
 
@@ -102,15 +103,14 @@ class LabelledCatalog(beam.PTransform):
             )
             counted = keyed | "CountParsed" >> report.count_as(("records", "parsed"))
             return keyed, counted, p | "NoDeadLetters" >> beam.Create([])
-        read = p | "ReadCatalog" >> ReadCatalog(config.catalog, config.schema, config.input_format)
-        unique = read.records | "Deduplicate" >> Deduplicate()
-        clean = CleanAndTokenize(config.text, config.av_sizes, keep_empty_text=True)
-        cleaned = unique.records | "CleanAndTokenize" >> clean
+        intake = p | "Intake" >> CatalogIntake(config.catalog, config.schema, config.input_format)
+        clean = PrepareText(config.text, config.av_sizes, keep_empty_text=True)
+        cleaned = intake.records | "PrepareText" >> clean
         keyed = (
             cleaned.records
             | "AssignSplits" >> AssignSplits(config.split_config)
             | "KeyCatalog" >> beam.Map(lambda r: (r["video_id"], (r["split"], r["labels"])))
         )
-        dead = (read.dead_letters, cleaned.dead_letters) | "FlattenDead" >> beam.Flatten()
-        stats = report.intake_stats(read.records, unique.duplicates, dead)
+        dead = (intake.dead_letters, cleaned.dead_letters) | "FlattenDead" >> beam.Flatten()
+        stats = report.intake_stats(intake.read, intake.duplicates, dead)
         return keyed, stats | "FlattenIntake" >> beam.Flatten(), dead

@@ -1,6 +1,6 @@
 """The evaluate job: a predict output scored against a labelled catalog, on Beam.
 
-ReadPredictions + (ReadCatalog -> Deduplicate -> CleanAndTokenize -> AssignSplits,
+ReadPredictions + (CatalogIntake -> PrepareText -> AssignSplits,
 exactly as preprocess assigns splits, but keeping the videos with empty text,
 which predict tags) -> JoinVideos (by ``video_id``) ->
 ComputeMetrics + ComputeCurves (mergeable ``CombineFn``s, one pass) -> WriteReport

@@ -4,10 +4,10 @@
 the records (``min_batch``/``max_batch``), loads the export once per worker
 process (or once per machine with ``share_across_processes``) and reports the
 standard metrics (``num_inferences``, ``inference_batch_latency_micro_secs``,
-``load_model_latency_milli_secs`` ...). For a text model a batch's token lists
-go through the export's embedded tf.Transform graph (``vectorize``) and, as one
-``tf.SparseTensor``, through the ``sparse`` (or, with AV inputs, ``fused``)
-signature; a YouTube-8M model gets one dense batch (``features``/``frames``).
+``load_model_latency_milli_secs`` ...). For a text model a batch of raw records
+goes through one call of the export's ``raw`` signature, text cleaning and the
+tf.Transform graph included (a fusion model: ``vectorize``, then ``fused`` with
+the AV inputs); a YouTube-8M model gets one dense batch (``features``/``frames``).
 
 A batch that fails on its data (``data_errors``) is split in halves and retried
 inside ``run_inference``, so one bad video only dead-letters itself; any other
@@ -23,7 +23,8 @@ import numpy as np
 from apache_beam.ml.inference import base
 from apache_beam.transforms.window import GlobalWindows
 
-from pipelines.catalog_io import DEAD, RECORDS, dead_letter
+from pipelines.catalog_io import DEAD, EMPTY_TEXT, RECORDS, dead_letter
+from pipelines.steps import av_inputs, raw_text
 from transforms.records import AV_FIELDS, AV_FLAG, RecordError
 
 STATS = "stats"
@@ -63,6 +64,7 @@ class Scores(typing.NamedTuple):
     probabilities: np.ndarray
     tokens: int = 0
     oov_tokens: int = 0
+    has_av: bool = False
 
 
 class Failure(typing.NamedTuple):
@@ -78,15 +80,19 @@ class TaggerModelHandler(base.ModelHandler):
     is ``Scores`` or, for a record that failed on its own data, ``Failure``."""
 
     def __init__(
-        self, export_dir: str, mode: str = "text", *, min_batch: int = 16,
-        max_batch: int = 512, share_across_processes: bool = False,
+        self, export_dir: str, mode: str = "text", *, av_sizes: dict | None = None,
+        min_batch: int = 16, max_batch: int = 512, share_across_processes: bool = False,
     ):  # fmt: skip
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}. Received: mode={mode!r}")
         super().__init__(
             min_batch_size=min_batch, max_batch_size=max_batch, large_model=share_across_processes
         )
-        self._export_dir, self._mode = export_dir, mode
+        self._export_dir, self._mode, self._av_sizes = export_dir, mode, av_sizes
+
+    @property
+    def mode(self) -> str:
+        return self._mode
 
     def load_model(self):
         from models.serving import LoadedTagger
@@ -106,24 +112,30 @@ class TaggerModelHandler(base.ModelHandler):
         ):
             results += [base.PredictionResult(r, s) for r, s in zip(part, scores, strict=True)]
         for record, err in failed:
-            failure = Failure(type(err).__name__, str(err)[:500])
+            reason = err.reason if isinstance(err, RecordError) else type(err).__name__
+            failure = Failure(
+                reason, (err.detail if isinstance(err, RecordError) else str(err))[:500]
+            )
             results.append(base.PredictionResult(record, failure))
         return results
 
-    @staticmethod
-    def _text(model, records: list[dict]) -> list[Scores]:
-        vectors = model.vectorize([r["tokens"] for r in records])
-        sparse = (vectors["indices"], vectors["values"], vectors["dense_shape"])
-        if model.is_fusion():
-            av = {name: np.array([r[name] for r in records], np.float32)
-                  for name in (*AV_FIELDS, AV_FLAG)}  # fmt: skip
-            probabilities = model.predict_fused(*sparse, av)
+    def _text(self, model, records: list[dict]) -> list[Scores]:
+        titles, descriptions, tags = zip(*(raw_text(r) for r in records), strict=True)
+        if not model.is_fusion():
+            out = model.score_raw(titles, descriptions, tags)
+            probabilities, has_av = out["probabilities"], [False] * len(records)
         else:
-            probabilities = model.predict_sparse(*sparse)
+            av = [av_inputs(r, self._av_sizes) for r in records]
+            out = model.vectorize(titles, descriptions, tags)
+            stacked = {name: np.array([a[name] for a in av], np.float32)
+                       for name in (*AV_FIELDS, AV_FLAG)}  # fmt: skip
+            sparse = (out["indices"], out["values"], out["dense_shape"])
+            probabilities = model.predict_fused(*sparse, stacked)
+            has_av = [bool(a[AV_FLAG]) for a in av]
         counts = zip(
-            vectors["num_tokens"].tolist(), vectors["num_oov_tokens"].tolist(), strict=True
+            out["num_tokens"].tolist(), out["num_oov_tokens"].tolist(), has_av, strict=True
         )
-        return [Scores(p, int(t), int(o)) for p, (t, o) in zip(probabilities, counts, strict=True)]
+        return [Scores(p, *c) for p, c in zip(probabilities, counts, strict=True)]
 
     def _dense(self, model, records: list[dict]) -> list[Scores]:
         from pipelines.av_predict import stack
@@ -134,7 +146,11 @@ class TaggerModelHandler(base.ModelHandler):
 
 class _SplitResultsFn(beam.DoFn):
     """``PredictionResult``s to ``(record, probabilities)``, dead letters and, per
-    bundle, the summed token counts (``(("tokens", "total" | "oov"), n)``)."""
+    bundle, the summed token counts (``(("tokens", "total" | "oov"), n)``). A text
+    record with no token is marked ``empty_text``."""
+
+    def __init__(self, text_mode: bool):
+        self._text_mode = text_mode
 
     def start_bundle(self):
         self._tokens = self._oov = 0
@@ -142,13 +158,15 @@ class _SplitResultsFn(beam.DoFn):
     def process(self, result):
         record, inference = result.example, result.inference
         if isinstance(inference, Failure):
-            raw = {"video_id": record["video_id"], "tokens": record.get("tokens")}
-            yield beam.pvalue.TaggedOutput(
-                DEAD, dead_letter("inference", inference.reason, raw, detail=inference.detail)
-            )
+            source, offset = record.get("_pos", ("", -1))
+            raw = {key: value for key, value in record.items() if key != "_pos"}
+            dead = dead_letter("inference", inference.reason, raw, source, offset, inference.detail)
+            yield beam.pvalue.TaggedOutput(DEAD, dead)
             return
         self._tokens += inference.tokens
         self._oov += inference.oov_tokens
+        if self._text_mode and not inference.tokens and not inference.has_av:
+            record = {**record, EMPTY_TEXT: True}  # scored as no words: the model's prior
         yield record, inference.probabilities
 
     def finish_bundle(self):
@@ -169,6 +187,8 @@ class RunInference(beam.PTransform):
             records
             | "Infer" >> base.RunInference(self._handler)
             | "SplitResults"
-            >> beam.ParDo(_SplitResultsFn()).with_outputs(DEAD, STATS, main=RECORDS)
+            >> beam.ParDo(_SplitResultsFn(self._handler.mode == "text")).with_outputs(
+                DEAD, STATS, main=RECORDS
+            )
         )
         return split[RECORDS], split[DEAD], split[STATS]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 import json
 import logging
 import uuid
@@ -34,11 +35,12 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from models import export
 from pipelines import guards, jobs, locks, predict, publish, report
-from pipelines.catalog_io import ReadCatalog, WriteDeadLetters
+from pipelines.catalog_io import WriteDeadLetters
 from pipelines.inference import RunInference
+from pipelines.intake import CatalogIntake
 from pipelines.options import CatalogOptions, NightlyOptions, OutputOptions, PredictOptions
 from pipelines.publish import Publish
-from pipelines.steps import CleanAndTokenize, Deduplicate
+from pipelines.steps import raw_text
 from pipelines.tags import ToTags, content_hash
 
 CURRENT = "CURRENT"
@@ -121,6 +123,14 @@ def _write_rows(rows, prefix: str, label: str):
     )
 
 
+def with_fingerprint(record: dict) -> dict:
+    """The record plus a digest of its raw text, which ``content_hash`` compares: a
+    video whose title, description or tags changed is re-scored (the model version is
+    compared too, so a new model re-scores all)."""
+    digest = hashlib.md5("\x1f".join(raw_text(record)).encode(), usedforsecurity=False)
+    return {**record, "fingerprint": digest.hexdigest()}
+
+
 @dataclasses.dataclass(frozen=True)
 class NightlyRun:
     """One nightly run: the predict settings, the state dir and where it starts from."""
@@ -142,25 +152,23 @@ def build_pipeline(p, run: NightlyRun) -> None:
     config = run.predict
     labels = export.read_extra(config.export_dir, export.LABELS_FILE)
     version = export.read_extra(config.export_dir, export.CARD_FILE)["model_version"]
-    read = p | "ReadCatalog" >> ReadCatalog(config.input, config.schema, config.input_format)
-    unique = read.records | "Deduplicate" >> Deduplicate()
-    clean = CleanAndTokenize(config.text, config.av_sizes, keep_empty_text=True)
-    cleaned = unique.records | "CleanAndTokenize" >> clean
+    intake = p | "Intake" >> CatalogIntake(config.input, config.schema, config.input_format)
+    fingerprinted = intake.records | "Fingerprint" >> beam.Map(with_fingerprint)
     table = _read_table(p, _table_of(run.state_dir, run.started_from))
-    split = (cleaned.records, table) | "SelectChanged" >> SelectChanged(version)
+    split = (fingerprinted, table) | "SelectChanged" >> SelectChanged(version)
     to_tag = split.tag | "DropKind" >> beam.Map(lambda kind_record: kind_record[1])
     scores, failed, tokens = to_tag | "RunInference" >> RunInference(predict.handler(config))
     thresholds = predict.thresholds_for(config, labels)
     to_tags = ToTags(labels, thresholds, config.top_k, version, config.tagged_at, True)
     tagged = scores | "ToTags" >> beam.ParDo(to_tags)
     new_table = (split.keep, tagged) | "MergeTable" >> beam.Flatten()
-    dead = (read.dead_letters, cleaned.dead_letters, failed) | "FlattenDead" >> beam.Flatten()
+    dead = (intake.dead_letters, failed) | "FlattenDead" >> beam.Flatten()
     written = [
         _write_rows(new_table, FileSystems.join(run.table_dir, "part"), "Table"),
         _write_rows(tagged, FileSystems.join(config.staging_dir, "tags", "part"), "Tagged"),
         dead | "WriteDeadLetters" >> WriteDeadLetters(config.staging_dir),
     ]
-    stats = report.intake_stats(read.records, unique.duplicates, dead) + [
+    stats = report.intake_stats(intake.read, intake.duplicates, dead) + [
         split.tag | "KindStats" >> beam.Map(lambda kr: (("videos", kr[0]), 1)),
         split.keep | "CountUnchanged" >> report.count_as(("videos", "unchanged")),
         split.deleted | "CountDeleted" >> report.count_as(("videos", "deleted")),

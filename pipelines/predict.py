@@ -1,8 +1,9 @@
 """The batch predictor: catalog -> top-k tags with scores for every video.
 
-ReadCatalog -> Deduplicate -> CleanAndTokenize (the training-time text config,
-read from the model) -> RunInference (batched sparse inference, model loaded
-once per worker) -> ToTags -> WriteTags, with dead letters and a report whose
+CatalogIntake (read, dedup) -> RunInference (a batch of raw records through one
+call of the model's ``raw`` signature: the training-time text cleaning and
+vectorizing are in the graph; the model is loaded once per worker) -> ToTags ->
+WriteTags, with dead letters and a report whose
 counts balance: in = tagged + dead letters + duplicates. A video whose text is
 empty after cleaning is tagged too: the model's scores for an empty
 bag-of-words, and ``"empty_text": true`` in its row. Output is staged, and the
@@ -24,8 +25,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from models import export
 from pipelines import guards, jobs, publish, report
-from pipelines.catalog_io import ReadCatalog, WriteDeadLetters
+from pipelines.catalog_io import WriteDeadLetters
 from pipelines.inference import RunInference, TaggerModelHandler
+from pipelines.intake import CatalogIntake, Deduplicate
 from pipelines.options import (
     CatalogOptions,
     OutputOptions,
@@ -35,7 +37,6 @@ from pipelines.options import (
 )
 from pipelines.preprocess import PreprocessConfig
 from pipelines.publish import Publish, RunSettings
-from pipelines.steps import CleanAndTokenize, Deduplicate
 from pipelines.tags import RollupConfig, ToTags, WriteTags
 from transforms.records import RecordSchema
 from transforms.text import TextConfig
@@ -185,19 +186,16 @@ class Scored(typing.NamedTuple):
 
 def handler(config: PredictConfig, mode: str = "text") -> TaggerModelHandler:
     return TaggerModelHandler(
-        config.export_dir, mode, min_batch=config.min_batch, max_batch=config.max_batch,
-        share_across_processes=config.share_across_processes,
+        config.export_dir, mode, av_sizes=config.av_sizes, min_batch=config.min_batch,
+        max_batch=config.max_batch, share_across_processes=config.share_across_processes,
     )  # fmt: skip
 
 
 def _score_text(p, config: PredictConfig) -> Scored:
-    read = p | "ReadCatalog" >> ReadCatalog(config.input, config.schema, config.input_format)
-    unique = read.records | "Deduplicate" >> Deduplicate()
-    clean = CleanAndTokenize(config.text, config.av_sizes, keep_empty_text=True)
-    cleaned = unique.records | "CleanAndTokenize" >> clean
-    scores, failed, tokens = cleaned.records | "RunInference" >> RunInference(handler(config))
-    dead = (read.dead_letters, cleaned.dead_letters, failed)
-    return Scored(scores, read.records, unique.duplicates, dead, [tokens])
+    intake = p | "Intake" >> CatalogIntake(config.input, config.schema, config.input_format)
+    scores, failed, tokens = intake.records | "RunInference" >> RunInference(handler(config))
+    dead = (intake.dead_letters, failed)
+    return Scored(scores, intake.read, intake.duplicates, dead, [tokens])
 
 
 def _score_av(p, config: PredictConfig, av: dict) -> Scored:

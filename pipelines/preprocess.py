@@ -1,7 +1,7 @@
 """The preprocess job: catalog to tf-idf bag-of-words TFRecords + transform graph.
 
-ReadCatalog -> Deduplicate -> CleanAndTokenize -> AssignSplits ->
-AnalyzeAndTransform (vocabularies and idf from train only) -> WriteExamples,
+CatalogIntake (read, dedup) -> PrepareText -> AssignSplits -> AnalyzeAndTransform
+(text cleaning in the graph; vocabularies, stems and idf from train only) -> WriteExamples,
 with every rejected record in dead letters and the counts in
 ``preprocess_report.json`` (in = written + dead letters + duplicates). It all
 lands in ``_staging``; the graph's last step checks the guards and moves it
@@ -21,7 +21,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import guards, jobs, publish, report
-from pipelines.catalog_io import ReadCatalog, WriteDeadLetters
+from pipelines.catalog_io import WriteDeadLetters
+from pipelines.intake import CatalogIntake
 from pipelines.options import (
     CatalogOptions,
     OutputOptions,
@@ -33,7 +34,7 @@ from pipelines.options import (
     transform_config,
 )
 from pipelines.publish import Publish, RunSettings
-from pipelines.steps import CleanAndTokenize, Deduplicate
+from pipelines.steps import PrepareText
 from transforms.features import (
     LABELS_VOCAB,
     TOKENS_VOCAB,
@@ -135,9 +136,10 @@ class AnalyzeAndTransform(beam.PTransform):
     ``written`` being what ``WriteTransformFn`` returns once it has written.
     """
 
-    def __init__(self, config: TransformConfig, output_dir: str, temp_dir: str):
+    def __init__(self, config: TransformConfig, text: TextConfig, output_dir: str, temp_dir: str):
         super().__init__()
-        self._config, self._output_dir, self._temp_dir = config, output_dir, temp_dir
+        self._config, self._text = config, text
+        self._output_dir, self._temp_dir = output_dir, temp_dir
 
     def expand(self, records):
         spec = self._config.raw_feature_spec()
@@ -152,7 +154,7 @@ class AnalyzeAndTransform(beam.PTransform):
                 raw["train"],
                 metadata,
             ) | "AnalyzeAndTransformTrain" >> tft_beam.AnalyzeAndTransformDataset(
-                make_preprocessing_fn(self._config)
+                make_preprocessing_fn(self._config, self._text)
             )
             outputs = {"train": train}
             for split in SPLITS[1:]:
@@ -205,21 +207,17 @@ def build_pipeline(p: beam.Pipeline, config: PreprocessConfig, run: RunSettings)
     """Adds the whole preprocess graph to ``p``: everything is staged, then published
     by the graph's last step (``PublishPreprocessed``)."""
     staging = config.staging_dir
-    read = p | "ReadCatalog" >> ReadCatalog(config.input, config.schema, config.input_format)
-    unique = read.records | "Deduplicate" >> Deduplicate()
-    cleaned = unique.records | "CleanAndTokenize" >> CleanAndTokenize(
-        config.text, config.transform.av_sizes
-    )
+    intake = p | "Intake" >> CatalogIntake(config.input, config.schema, config.input_format)
+    cleaned = intake.records | "PrepareText" >> PrepareText(config.text, config.transform.av_sizes)
     records = cleaned.records | "AssignSplits" >> AssignSplits(config.split)
-    dead = (read.dead_letters, cleaned.dead_letters) | "FlattenDeadLetters" >> beam.Flatten()
+    dead = (intake.dead_letters, cleaned.dead_letters) | "FlattenDeadLetters" >> beam.Flatten()
     written = [dead | "WriteDeadLetters" >> WriteDeadLetters(staging)]
-    splits, metadata, transform_fn = records | "AnalyzeAndTransform" >> AnalyzeAndTransform(
-        config.transform, staging, config.temp_dir
-    )
+    analyze = AnalyzeAndTransform(config.transform, config.text, staging, config.temp_dir)
+    splits, metadata, transform_fn = records | "AnalyzeAndTransform" >> analyze
     written.append(transform_fn)
-    stats = report.intake_stats(read.records, unique.duplicates, dead) + [
+    stats = report.intake_stats(intake.read, intake.duplicates, dead) + [
         records | "LabelStats" >> beam.FlatMap(_label_stats),
-        records | "TokenQuantiles" >> report.TokenQuantiles(("tokens", "per_video")),
+        records | "WordQuantiles" >> report.WordQuantiles(("words", "per_video")),
     ]
     for split, rows in splits.items():
         prefix = FileSystems.join(staging, "data", split, "part")
@@ -298,7 +296,7 @@ def preprocess_report(config: PreprocessConfig, stats: dict, staging: str, secon
             },
         },
         "labels": {"size": output.vocabulary_size_by_name(LABELS_VOCAB), **stats.get("labels", {})},
-        "tokens_per_video": tokens.get("per_video", {}),
+        "words_per_video": stats.get("words", {}).get("per_video", {}),
         "run_seconds": seconds,
     }
 

@@ -22,8 +22,9 @@ def count_as(key: tuple):
     return beam.combiners.Count.Globally() | beam.Map(lambda n: (key, n))
 
 
-class TokenQuantiles(beam.PTransform):
-    """p50/p95/max tokens per video as stats under ``(prefix, ...)``."""
+class WordQuantiles(beam.PTransform):
+    """p50/p95/max words per video (``num_words``, from ``PrepareText``) as stats
+    under ``(prefix, ...)``."""
 
     def __init__(self, prefix: tuple):
         super().__init__()
@@ -32,7 +33,7 @@ class TokenQuantiles(beam.PTransform):
     def expand(self, records):
         return (
             records
-            | "Lengths" >> beam.Map(lambda record: len(record["tokens"]))
+            | "Lengths" >> beam.Map(lambda record: record["num_words"])
             | "Quantiles" >> beam.ApproximateQuantiles.Globally(_QUANTILES)
             | "Pick" >> beam.FlatMap(self._pick)
         )

@@ -25,8 +25,8 @@ from models.serving import LoadedTagger
 from models.train import SAVED_MODEL_DIR, TrainConfig, train
 from pipelines import jobs, preprocess
 from pipelines.catalog_io import iter_rows
+from pipelines.steps import raw_text
 from transforms.records import RecordError, to_canonical
-from transforms.text import TextConfig, text_tokens
 
 
 def _test_ids(data_dir: str) -> set[str]:
@@ -61,19 +61,19 @@ def held_out_records(catalog: str, data_dir: str) -> list[dict]:
 
 
 def gap_on(export_dir: str, records: list[dict], k: int = 20) -> float:
-    """GAP@k of one export on labelled records, with its own text settings."""
+    """GAP@k of one export on labelled records, through its ``raw`` signature (its
+    own text settings are in the graph); videos with no token left are skipped."""
     tagger = LoadedTagger(export_dir)
-    trained = json.load(tf.io.gfile.GFile(f"{export_dir}/assets.extra/preprocess_config.json"))
-    text = jobs.from_jsonable(TextConfig, trained["text"])
     index = {name: i for i, name in enumerate(tagger.labels)}
-    tokens = [text_tokens([r["title"], r["description"], *r["tags"]], text) for r in records]
-    keep = [i for i, t in enumerate(tokens) if t]
-    if not keep:
+    if not records:
         return 0.0
-    out = tagger.vectorize([tokens[i] for i in keep])
-    scores = tagger.predict_sparse(out["indices"], out["values"], out["dense_shape"])
+    out = tagger.score_raw(*zip(*(raw_text(r) for r in records), strict=True))
+    keep = np.flatnonzero(out["num_tokens"] > 0)
+    if not keep.size:
+        return 0.0
+    scores = out["probabilities"][keep]
     labels = np.zeros_like(scores)
-    for row, i in enumerate(keep):
+    for row, i in enumerate(keep.tolist()):
         for name in records[i]["categories"]:
             if name in index:
                 labels[row, index[name]] = 1.0

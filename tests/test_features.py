@@ -19,15 +19,22 @@ from transforms.features import (
     TransformConfig,
     make_preprocessing_fn,
 )
+from transforms.text import TextConfig
+
+
+def _row(video_id: str, title: str, labels: list[str]) -> dict:
+    return {"video_id": video_id, "title": title, "description": "", "tags": "", "labels": labels}
+
 
 TRAIN = [
-    {"video_id": "a", "tokens": ["pie", "pie", "jam", "zebra"], "labels": ["food"]},
-    {"video_id": "b", "tokens": ["pie", "tea"], "labels": ["food", "drink"]},
-    {"video_id": "c", "tokens": ["tea", "jam", "jam"], "labels": ["drink", "rare"]},
-    {"video_id": "d", "tokens": ["tea"], "labels": ["food"]},
+    _row("a", "Pie, pie & jam; zebra!", ["food"]),
+    _row("b", "<b>pie</b> tea", ["food", "drink"]),
+    _row("c", "tea jam jam", ["drink", "rare"]),
+    _row("d", "TEA", ["food"]),
 ]
 # An eval row full of words never seen in train, plus one known word.
-EVAL = [{"video_id": "e", "tokens": ["unseen", "novel", "pie", "gibberish"], "labels": ["fun"]}]
+EVAL = [_row("e", "unseen novel pie gibberish", ["fun"])]
+UNIGRAMS = TextConfig(bigrams=False)
 
 
 RAW = {"l2_normalize": False, "frequency_threshold": 2}
@@ -54,7 +61,9 @@ def _add_transform(p, name: str, config: TransformConfig, out_dir: str) -> None:
         (train, _), transform_fn = (
             p | f"Train{name}" >> beam.Create(TRAIN),
             metadata,
-        ) | f"Analyze{name}" >> tft_beam.AnalyzeAndTransformDataset(make_preprocessing_fn(config))
+        ) | f"Analyze{name}" >> tft_beam.AnalyzeAndTransformDataset(
+            make_preprocessing_fn(config, UNIGRAMS)
+        )
         (evals, _) = ((p | f"Eval{name}" >> beam.Create(EVAL), metadata), transform_fn) | (
             f"Transform{name}" >> tft_beam.TransformDataset()
         )
@@ -93,7 +102,8 @@ def _idf(df: int, n_docs: int = 4) -> float:
 
 def test_vocabularies_are_named_sorted_and_thresholded(tfidf_run):
     output, _ = tfidf_run
-    # counts: jam 3, pie 3, tea 3, zebra 1 (< threshold 2); ties break by token descending.
+    # document frequencies: tea 3, pie 2, jam 2, zebra 1 (< threshold 2); ties break by
+    # token descending. (By term counts pie and jam would be 3: each is twice in one video.)
     assert output.vocabulary_by_name(TOKENS_VOCAB) == [b"tea", b"pie", b"jam"]
     assert output.vocabulary_size_by_name(TOKENS_VOCAB) == 3
     # food 3, drink 2, rare 1 (< min_label_count 2)
@@ -103,12 +113,14 @@ def test_vocabularies_are_named_sorted_and_thresholded(tfidf_run):
 def test_tfidf_rows(tfidf_run):
     _, rows = tfidf_run
     a = rows["a"]  # pie x2, jam, zebra (OOV) -> 4 tokens; df: pie 2, jam 2 of 4 docs
+    # An OOV bucket holds words kept out of the vocabulary: no document frequency, the
+    # rarest idf (df 0).
     ids = a["token_ids"]
     weights = dict(zip(ids, a["token_weights"], strict=True))
     assert ids[:2] == [1, 2] and ids[2] in (3, 4, 5)
     np.testing.assert_allclose(weights[1], 2 / 4 * _idf(2), rtol=1e-6)
     np.testing.assert_allclose(weights[2], 1 / 4 * _idf(2), rtol=1e-6)
-    np.testing.assert_allclose(weights[ids[2]], 1 / 4 * _idf(1), rtol=1e-6)
+    np.testing.assert_allclose(weights[ids[2]], 1 / 4 * _idf(0), rtol=1e-6)
     assert (a["num_tokens"], a["num_oov_tokens"]) == (4, 1)
     assert a["label_ids"] == [0]
     assert rows["c"]["label_ids"] == [1]  # "rare" dropped: below min_label_count
@@ -145,12 +157,12 @@ def test_count_and_binary_weights(runs, weighting, expected):
 
 def test_sublinear_tfidf_is_one_plus_log_count_times_idf(runs):
     _, rows = runs["sublinear"]
-    a = rows["a"]  # pie x2 (id 1), jam (id 2), zebra -> an OOV bucket, df 1
+    a = rows["a"]  # pie x2 (id 1), jam (id 2), zebra -> an OOV bucket (df 0)
     weights = dict(zip(a["token_ids"], a["token_weights"], strict=True))
     assert sorted(weights)[:2] == [1, 2] and sorted(weights)[2] in (3, 4)
     np.testing.assert_allclose(weights[1], (1 + math.log(2)) * _idf(2), rtol=1e-6)
     np.testing.assert_allclose(weights[2], _idf(2), rtol=1e-6)
-    np.testing.assert_allclose(weights[sorted(weights)[2]], _idf(1), rtol=1e-6)
+    np.testing.assert_allclose(weights[sorted(weights)[2]], _idf(0), rtol=1e-6)
     c = rows["c"]  # tea, jam x2: df tea 3, jam 2
     np.testing.assert_allclose(
         c["token_weights"], [_idf(3), (1 + math.log(2)) * _idf(2)], rtol=1e-6
@@ -200,3 +212,49 @@ def test_oov_noise_swaps_known_words_for_the_bucket_tft_hashes_them_to(tfidf_run
     ) == (expected)  # a bucket id (4) is never moved again
     kept = next(iter(with_oov_noise(dataset, buckets, 0.0, seed=0)))[0][FEATURES]
     assert kept.indices.numpy().tolist() == [[0, 0], [0, 2], [1, 4]]
+
+
+def test_document_frequency_file_lists_the_vocabulary_in_order(tfidf_run):
+    output, _ = tfidf_run
+    lines = output.vocabulary_by_name("tokens_df")
+    assert lines == [b"3 tea", b"2 pie", b"2 jam"]  # "<videos> <term>", the ids' order
+
+
+STEM_TRAIN = [
+    _row("s1", "Running dogs", ["pets"]),
+    _row("s2", "The dog runs", ["pets"]),
+    _row("s3", "runners running", ["sport"]),
+]
+
+
+def test_stems_are_a_table_built_at_analysis_and_shipped_in_the_graph(tmp_path):
+    import tensorflow as tf
+
+    metadata = tft.DatasetMetadata.from_feature_spec(RAW_FEATURE_SPEC)
+    config = TransformConfig(frequency_threshold=1, l2_normalize=False, weighting="count")
+    fn = make_preprocessing_fn(config, TextConfig(stem=True, bigrams=False))
+    context = tft_beam.Context(temp_dir=str(tmp_path / "tmp"))
+    with beam.Pipeline(options=local_options()) as p, context:
+        _, transform_fn = (
+            p | beam.Create(STEM_TRAIN),
+            metadata,
+        ) | tft_beam.AnalyzeAndTransformDataset(fn)
+        _ = transform_fn | tft_beam.WriteTransformFn(str(tmp_path / "out"))
+    output = tft.TFTransformOutput(str(tmp_path / "out"))
+    # run: s1, s2, s3 (running x2, runs); dog: s1, s2; runner: s3
+    assert output.vocabulary_by_name(TOKENS_VOCAB) == [b"run", b"dog", b"runner"]
+    (stems,) = (tmp_path / "out" / "transform_fn" / "assets").glob("stems-*.tsv")
+    assert stems.read_text().splitlines() == [
+        "dogs\tdog", "runners\trunner", "running\trun", "runs\trun",
+    ]  # fmt: skip
+    raw = {
+        "video_id": tf.constant(["x"]),
+        "title": tf.constant(["RUNNING Runners jogging"]),  # "jogging": never analysed
+        "description": tf.constant([""]),
+        "tags": tf.constant(["dogs"]),
+        "labels": tf.sparse.from_dense(tf.zeros([1, 0], tf.string)),
+    }
+    out = output.transform_features_layer()(raw)  # no Python stemmer on this path
+    assert tf.sparse.to_dense(out["token_ids"]).numpy().tolist() == [[0, 1, 2]]
+    assert tf.sparse.to_dense(out["token_weights"]).numpy().tolist() == [[1.0, 1.0, 1.0]]
+    assert (out["num_tokens"].numpy()[0], out["num_oov_tokens"].numpy()[0]) == (4, 1)

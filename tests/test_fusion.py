@@ -111,7 +111,8 @@ def test_predictor_equals_training_time_scores(fused):
 def test_text_only_scores_ignore_the_av_inputs(fused):
     root, *_ = fused
     loaded = tf.saved_model.load(str(root / "model" / "saved_model"))
-    vectors = loaded.signatures["vectorize"](tokens=tf.constant([["guitar", "album", "song"]]))
+    text = {"title": ["Guitar album"], "description": ["A song."], "tags": [""]}
+    vectors = loaded.signatures["vectorize"](**{k: tf.constant(v) for k, v in text.items()})
     sparse = {k: vectors[k] for k in ("indices", "values", "dense_shape")}
     text_only = loaded.signatures["sparse"](**sparse)["probabilities"].numpy()
     for rgb in (np.zeros((1, RGB)), np.full((1, RGB), 3.0)):

@@ -87,10 +87,10 @@ def test_a_bug_on_the_inference_path_fails_the_job_and_publishes_nothing(
     shutil.copytree(sample_predictions, out)
     before = _snapshot(out)
 
-    def planted(self, indices, values, dense_shape):
+    def planted(self, titles, descriptions, tags):
         raise AttributeError("'LoadedTagger' object has no attribute '_planted'")
 
-    monkeypatch.setattr(LoadedTagger, "predict_sparse", planted)
+    monkeypatch.setattr(LoadedTagger, "score_raw", planted)
     assert cli.main(_predict_argv(sample_catalog, sample_model[0], out)) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err

@@ -19,7 +19,7 @@ from models.train import load_training_data, predict_scores
 from pipelines import cli, predict, publish
 from pipelines.inference import RunInference, TaggerModelHandler, data_errors, run_with_split
 from pipelines.sample_catalog import generate_lines
-from pipelines.steps import record_fields
+from pipelines.steps import raw_text
 from tests.conftest import latest_records, local_options
 from transforms.text import TextConfig, text_tokens
 
@@ -46,13 +46,21 @@ def predicted(sample_catalog, sample_model, tmp_path_factory):
 def _empty_text_ids(catalog) -> set[str]:
     """Videos whose latest version has no token left after cleaning (default text config)."""
     latest = latest_records(catalog)
-    return {vid for vid, r in latest.items() if not text_tokens(record_fields(r), TextConfig())}
+    return {vid for vid, r in latest.items() if not text_tokens(_fields(r), TextConfig())}
+
+
+def _fields(record: dict) -> list[str]:
+    """A record's fields as the graph splits them: title, description, each tag."""
+    title, description, tags = raw_text(record)
+    return [title, description, *tags.split("|")]
 
 
 def empty_bag_of_words_scores(model_dir) -> dict[str, float]:
     """The model's scores for an all-empty sparse row, straight from the ``sparse`` signature."""
     loaded = tf.saved_model.load(str(model_dir / "saved_model"))
-    width = loaded.signatures["vectorize"](tokens=tf.constant([["pasta"]]))["dense_shape"][1]
+    text = {name: tf.constant([value]) for name, value in zip(
+        ("title", "description", "tags"), ("pasta", "", ""), strict=True)}  # fmt: skip
+    width = loaded.signatures["vectorize"](**text)["dense_shape"][1]
     out = loaded.signatures["sparse"](
         indices=tf.zeros([0, 2], tf.int64),
         values=tf.zeros([0], tf.float32),
@@ -198,7 +206,7 @@ def test_failed_inference_goes_to_dead_letters_and_empty_rows_score_the_prior(
     model_dir, _ = sample_model
     prior = np.array(list(empty_bag_of_words_scores(model_dir).values()))
     tagger = LoadedTagger(str(model_dir / "saved_model"))
-    only_empty = tagger.vectorize([[], []])  # a batch without a single token keeps its rows
+    only_empty = tagger.vectorize(["", "🔥"], ["", ""], ["", ""])  # no token: rows are kept
     assert only_empty["dense_shape"][0] == 2 and only_empty["indices"].shape == (0, 2)
     assert only_empty["num_tokens"].tolist() == [0, 0]
     scores = tagger.predict_sparse(
@@ -207,17 +215,17 @@ def test_failed_inference_goes_to_dead_letters_and_empty_rows_score_the_prior(
     np.testing.assert_allclose(scores, [prior, prior], atol=1e-6)
 
     handler = TaggerModelHandler(str(model_dir / "saved_model"), min_batch=6, max_batch=6)
-    good = [{"video_id": f"g{i}", "tokens": ["pasta", "recipe", "chef"]} for i in range(5)]
-    good[1] = {"video_id": "g1", "tokens": []}  # empty text: scored, as the model's prior
-    bad = {"video_id": "bad", "tokens": ["rejected-by-tf"]}  # TF rejects it (below)
-    original = LoadedTagger.vectorize
+    good = [{"video_id": f"g{i}", "title": "Pasta recipe, chef!"} for i in range(5)]
+    good[1] = {"video_id": "g1", "title": "🔥 http://x.io"}  # empty text: the model's prior
+    bad = {"video_id": "bad", "title": "rejected-by-tf"}  # TF rejects it (below)
+    original = LoadedTagger.score_raw
 
-    def vectorize(self, tokens):  # the real graph, which rejects one video's input
-        if ["rejected-by-tf"] in tokens:
+    def score_raw(self, titles, descriptions, tags):  # the real graph, rejecting one video
+        if "rejected-by-tf" in titles:
             raise tf.errors.InvalidArgumentError(None, None, "input rejected")
-        return original(self, tokens)
+        return original(self, titles, descriptions, tags)
 
-    monkeypatch.setattr(LoadedTagger, "vectorize", vectorize)
+    monkeypatch.setattr(LoadedTagger, "score_raw", score_raw)
     with TestPipeline(options=local_options()) as p:
         scored = p | beam.Create([*good[:2], bad, *good[2:]]) | RunInference(handler)
         scores, dead, tokens = scored
@@ -236,7 +244,8 @@ def test_failed_inference_goes_to_dead_letters_and_empty_rows_score_the_prior(
         assert_that(reasons, equal_to([("inference", "InvalidArgumentError", "bad")]), label="Dead")
         total = tokens | beam.Filter(lambda kv: kv[0] == ("tokens", "total"))
         summed = total | beam.Values() | beam.CombineGlobally(sum)
-        assert_that(summed, equal_to([3 * 4]), label="Tokens")  # g0, g2, g3, g4: 3 words each
+        # g0, g2, g3, g4: 3 words and 2 bigrams each
+        assert_that(summed, equal_to([5 * 4]), label="Tokens")
 
 
 def test_publish_replaces_the_old_result_and_marks_success(tmp_path):

@@ -14,8 +14,8 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines import preprocess
+from pipelines.intake import Deduplicate
 from pipelines.publish import RunSettings
-from pipelines.steps import Deduplicate
 from tests.conftest import local_options
 from transforms.features import TOKENS_VOCAB, TransformConfig
 from transforms.splits import hash_split
@@ -133,7 +133,7 @@ def test_label_vocabulary_and_report(result):
     assert report["labels"]["size"] == 3
     assert report["vocabulary"]["oov_buckets"] == 2
     assert report["vocabulary"]["size"] == output.vocabulary_size_by_name(TOKENS_VOCAB)
-    assert report["tokens_per_video"]["max"] == 7  # "pasta sauce recipe kitchen" + 3 bigrams
+    assert report["words_per_video"]["max"] == 4  # "pasta sauce recipe kitchen"
     assert report["vocabulary"]["oov_token_rate"]["train"] == 0.0
 
 
@@ -162,16 +162,19 @@ def test_deduplicate_keeps_latest_then_last_seen():
         assert_that(total, equal_to([3]), label="Duplicates")
 
 
-def test_clean_keeps_empty_text_only_when_asked_and_never_mutates_its_input():
+def test_prepare_text_keeps_empty_text_only_when_asked_and_never_mutates_its_input():
     from pipelines.catalog_io import DEAD, EMPTY_TEXT
-    from pipelines.steps import _CleanFn
+    from pipelines.steps import _PrepareTextFn
     from transforms.text import TextConfig
 
     empty = {"video_id": "e1", "title": "🔥 http://bit.ly/xyz", "_pos": ("cat.jsonl", 7)}
-    worded = {"video_id": "w1", "title": "Pasta sauce", "_pos": ("cat.jsonl", 8)}
-    snapshot = json.dumps([empty, worded])
+    worded = {"video_id": "w1", "title": "Pasta sauce", "tags": ["a|b", "Food"], "_pos": ("c", 8)}
+    twin = {"video_id": "w2", "title": "PASTA, sauce!", "tags": ["a|b", "food"], "_pos": ("c", 9)}
+    snapshot = json.dumps([empty, worded, twin])
 
-    (dead,) = _CleanFn(TextConfig(), None, keep_empty_text=False).process(empty)
+    training = _PrepareTextFn(TextConfig(), None, keep_empty_text=False)
+    training.setup()
+    (dead, *_) = training.process([empty, worded, twin])
     assert dead.tag == DEAD
     assert (dead.value["reason"], dead.value["source"], dead.value["offset"]) == (
         EMPTY_TEXT,
@@ -180,10 +183,12 @@ def test_clean_keeps_empty_text_only_when_asked_and_never_mutates_its_input():
     )
     assert json.loads(dead.value["record"]) == {"video_id": "e1", "title": "🔥 http://bit.ly/xyz"}
 
-    scoring = _CleanFn(TextConfig(), None, keep_empty_text=True)
-    (kept,) = scoring.process(empty)
-    assert (kept["video_id"], kept["tokens"], kept[EMPTY_TEXT]) == ("e1", [], True)
+    scoring = _PrepareTextFn(TextConfig(), None, keep_empty_text=True)
+    scoring.setup()
+    kept, text, same = scoring.process([empty, worded, twin])
+    assert (kept["video_id"], kept["num_words"], kept[EMPTY_TEXT]) == ("e1", 0, True)
     assert kept["fingerprint"] == "id:e1" and "_pos" not in kept
-    (text,) = scoring.process(worded)
-    assert text["tokens"] == ["pasta", "sauce", "pasta_sauce"] and EMPTY_TEXT not in text
-    assert json.dumps([empty, worded]) == snapshot  # the inputs are untouched
+    assert (text["title"], text["description"], text["tags"]) == ("Pasta sauce", "", "a|b|Food")
+    assert text["num_words"] == 3 and EMPTY_TEXT not in text  # pasta, sauce, food ("a", "b" < 2)
+    assert same["fingerprint"] == text["fingerprint"] != kept["fingerprint"]  # same cleaned text
+    assert json.dumps([empty, worded, twin]) == snapshot  # the inputs are untouched

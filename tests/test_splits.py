@@ -11,7 +11,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.preprocess import AssignSplits
 from tests.conftest import local_options
-from transforms.splits import SplitConfig, group_split, hash_split, text_fingerprint
+from transforms.splits import SplitConfig, group_split, hash_split
 
 
 def test_hash_split_values_are_pinned():
@@ -56,7 +56,7 @@ def _records():
     ] + [(f"u{i}", [f"word{i}"], None) for i in range(40)]
     return [
         {"video_id": v, "tokens": t, "labels": [], "split": s, "group_key": v,
-         "fingerprint": text_fingerprint(t)}
+         "fingerprint": "\x1f".join(t)}
         for v, t, s in rows
     ]  # fmt: skip
 

@@ -364,3 +364,25 @@ def test_stopwords_file() -> None:
     assert 150 <= len(stopwords) <= 200
     assert all(word == word.strip().casefold() and not word.startswith("#") for word in stopwords)
     assert not {"music", "video", "netflix", "love"} & stopwords
+
+
+def test_the_graph_takes_a_batch_of_raw_fields():
+    import tensorflow as tf
+
+    from transforms.text import fingerprints, video_fields, video_tokens, video_unigrams
+
+    title = tf.constant(["Cat videos", "CAT, videos!", "", "Dogs"])
+    description = tf.constant(["<p>Funny</p>", "funny", "", ""])
+    tags = tf.constant(["pets|cute cats", "pets|cute cats", "", "a|b"])
+    fields = video_fields(title, description, tags)
+    assert fields.row_lengths().numpy().tolist() == [4, 4, 3, 4]
+    unigrams = video_unigrams(fields, TextConfig(max_tokens=4))
+    tokens = video_tokens(unigrams, TextConfig(max_tokens=4))
+    assert [[t.decode() for t in row] for row in tokens.to_list()] == [
+        ["cat", "videos", "funny", "pets", "cat_videos"],
+        ["cat", "videos", "funny", "pets", "cat_videos"],
+        [],
+        ["dogs"],
+    ]
+    prints = fingerprints(unigrams).numpy().tolist()
+    assert prints[0] == prints[1] and len(set(prints)) == 3  # same cleaned words, same print

@@ -16,8 +16,9 @@ from models.data import DataSpec, make_dataset, shard_files
 from models.model import HParams
 from models.train import TrainConfig, load_training_data, train
 from pipelines.jobs import JobError
+from pipelines.steps import raw_text
 from transforms.records import RecordSchema, parse_json_object, to_canonical
-from transforms.text import TextConfig, text_tokens
+from transforms.text import text_tokens
 
 
 def test_training_learns_and_summarizes(sample_model):
@@ -66,7 +67,7 @@ def _eval_rows(data_dir: str, n: int = 24):
     return [v.decode() for v in features["video_id"].numpy()], features["bow"], data.spec
 
 
-def _tokens_for(catalog, video_ids: list[str]) -> list[list[str]]:
+def _records_for(catalog, video_ids: list[str]) -> list[dict]:
     latest = {}
     for line in catalog.read_bytes().splitlines():
         try:
@@ -76,8 +77,7 @@ def _tokens_for(catalog, video_ids: list[str]) -> list[list[str]]:
         previous = latest.get(record["video_id"])
         if previous is None or (record["updated_at"] or 0) >= (previous["updated_at"] or 0):
             latest[record["video_id"]] = record
-    fields = lambda r: [r["title"], r["description"], *r["tags"]]  # noqa: E731
-    return [text_tokens(fields(latest[v]), TextConfig()) for v in video_ids]
+    return [latest[v] for v in video_ids]
 
 
 def test_signatures_agree_with_training_time_scores(
@@ -86,7 +86,7 @@ def test_signatures_agree_with_training_time_scores(
     model_dir, _ = sample_model
     ids, bow, spec = _eval_rows(str(sample_preprocessed))
     loaded = tf.saved_model.load(str(model_dir / "saved_model"))
-    assert set(loaded.signatures) == {"sparse", "tokens", "vectorize", "serving_default"}
+    assert set(loaded.signatures) == {"raw", "sparse", "vectorize", "serving_default"}
     sparse = loaded.signatures["sparse"](
         indices=bow.indices, values=bow.values, dense_shape=bow.dense_shape
     )["probabilities"].numpy()
@@ -94,19 +94,27 @@ def test_signatures_agree_with_training_time_scores(
     keras_model = loaded.model  # the trained Keras model, as used in training-time eval
     np.testing.assert_allclose(sparse, tf.sigmoid(keras_model(bow)).numpy(), atol=1e-6)
 
-    tokens = _tokens_for(sample_catalog, ids)
-    width = max(map(len, tokens))
-    padded = tf.constant([t + [""] * (width - len(t)) for t in tokens])
-    by_tokens = loaded.signatures["tokens"](tokens=padded)
-    np.testing.assert_allclose(by_tokens["probabilities"].numpy(), sparse, atol=1e-5)
-    assert by_tokens["num_tokens"].numpy().tolist() == [len(t) for t in tokens]
+    # Raw text through the ``raw`` signature: the graph cleans it as preprocess did.
+    records = _records_for(sample_catalog, ids)
+    title, description, tags = (
+        list(column) for column in zip(*map(raw_text, records), strict=True)
+    )
+    by_raw = loaded.signatures["raw"](
+        title=tf.constant(title), description=tf.constant(description), tags=tf.constant(tags)
+    )
+    np.testing.assert_allclose(by_raw["probabilities"].numpy(), sparse, atol=1e-5)
+    fields = [[r["title"], r["description"], *r["tags"]] for r in records]
+    assert by_raw["num_tokens"].numpy().tolist() == [len(text_tokens(f)) for f in fields]
+
+    def feature(*values: str) -> tf.train.Feature:
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode() for v in values]))
 
     examples = [
         tf.train.Example(features=tf.train.Features(feature={
-            "video_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode()])),
-            "tokens": tf.train.Feature(bytes_list=tf.train.BytesList(value=[w.encode() for w in t])),
+            "video_id": feature(v), "title": feature(r["title"] or ""),
+            "description": feature(r["description"] or ""), "tags": feature(*r["tags"]),
         })).SerializeToString()
-        for v, t in zip(ids, tokens, strict=True)
+        for v, r in zip(ids, records, strict=True)
     ]  # fmt: skip
     served = loaded.signatures["serving_default"](examples=tf.constant(examples))
     np.testing.assert_allclose(served["probabilities"].numpy(), sparse, atol=1e-5)

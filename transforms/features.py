@@ -5,6 +5,10 @@ train split only, so eval/test never leak into the vocabulary or the idf) and
 embedded in the ``transform_fn`` SavedModel that the trainer and the batch
 predictor apply, so training and serving vectorize identically.
 
+The text work happens here too (``transforms.text``: cleaning, tokenizing,
+stopwords, stems, bigrams), so the graph takes raw ``title``, ``description`` and
+``|``-joined ``tags`` strings, and every consumer of the graph tokenizes alike.
+
 Output features, all ragged per video:
   ``token_ids`` int64 and ``token_weights`` float32: one entry per distinct
   term (ids ``[0, V)`` are vocabulary words, ``[V, V + oov_buckets)`` hash
@@ -20,15 +24,19 @@ import functools
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from transforms import text as text_graph
 from transforms.records import AV_FLAG
+from transforms.text import DEFAULT_CONFIG, TextConfig
+from transforms.tfidf import TOKENS_VOCAB, WEIGHTINGS, bag_of_words, compact, token_ids
 
-TOKENS_VOCAB = "tokens"
+__all__ = ["TOKENS_VOCAB", "WEIGHTINGS", "TransformConfig", "make_preprocessing_fn"]
+
 LABELS_VOCAB = "labels"
-WEIGHTINGS = ("sublinear_tfidf", "tfidf", "count", "binary")
 
+TEXT_FIELDS = ("title", "description", "tags")  # tags: one string, joined by "|"
 RAW_FEATURE_SPEC = {
     "video_id": tf.io.FixedLenFeature([], tf.string),
-    "tokens": tf.io.VarLenFeature(tf.string),
+    **{name: tf.io.FixedLenFeature([], tf.string) for name in TEXT_FIELDS},
     "labels": tf.io.VarLenFeature(tf.string),
 }
 
@@ -37,8 +45,8 @@ RAW_FEATURE_SPEC = {
 class TransformConfig:
     """Vocabulary and weighting hyperparameters of the transform."""
 
-    top_k: int = 200_000
-    frequency_threshold: int = 2
+    top_k: int = 200_000  # terms kept, by document frequency
+    frequency_threshold: int = 2  # a term must be in at least this many train videos
     # No OOV buckets by default: on every catalog measured, words seen too rarely to
     # enter the vocabulary let the model memorise training videos through the shared
     # buckets (benchmarks/quality.py; README "Choosing the defaults").
@@ -87,11 +95,14 @@ class TransformConfig:
             )
 
 
-def preprocessing_fn(inputs: dict, config: TransformConfig = TransformConfig()) -> dict:
-    """Maps raw ``video_id``/``tokens``/``labels`` to the model's features."""
-    ids, num_buckets = token_ids(inputs["tokens"], config)
+def preprocessing_fn(
+    inputs: dict, config: TransformConfig = TransformConfig(), text: TextConfig = DEFAULT_CONFIG
+) -> dict:
+    """Maps raw ``video_id``, text fields and ``labels`` to the model's features."""
+    ids, num_buckets, frequencies = token_ids(video_tokens(inputs, text), config)
     known = tf.sparse.retain(ids, ids.values >= 0)
-    term_ids, term_weights = bag_of_words(known, num_buckets, config.weighting)
+    num_videos = tft.size(inputs["video_id"])
+    term_ids, term_weights = bag_of_words(known, frequencies, num_videos, config.weighting)
     if config.l2_normalize:
         term_weights = _l2_normalize_rows(term_weights)
     in_vocabulary = (ids.values >= 0) & (ids.values < num_buckets - config.num_oov_buckets)
@@ -107,67 +118,22 @@ def preprocessing_fn(inputs: dict, config: TransformConfig = TransformConfig()) 
     }
 
 
-def make_preprocessing_fn(config: TransformConfig):
-    """``preprocessing_fn`` bound to ``config``, as tf.Transform expects."""
-    return functools.partial(preprocessing_fn, config=config)
+def make_preprocessing_fn(config: TransformConfig, text: TextConfig = DEFAULT_CONFIG):
+    """``preprocessing_fn`` bound to its configs, as tf.Transform expects."""
+    return functools.partial(preprocessing_fn, config=config, text=text)
 
 
-def token_ids(
-    tokens: tf.SparseTensor, config: TransformConfig
-) -> tuple[tf.SparseTensor, tf.Tensor]:
-    """Token strings to ids, and the id space size (vocabulary + OOV buckets).
+def video_tokens(inputs: dict, config: TextConfig) -> tf.SparseTensor:
+    """The raw text fields to each video's tokens (``transforms.text``); with
+    ``stem``, the word -> stem table is built from the analysed (train) words."""
+    fields = text_graph.video_fields(*(inputs[name] for name in TEXT_FIELDS))
+    unigrams = text_graph.video_unigrams(fields, config)
+    stem = None
+    if config.stem:
+        from transforms.stems import analyzed_stemmer
 
-    Unseen words hash into the OOV buckets, or are -1 without buckets. The
-    caller drops the -1s before ``tft.tfidf``, which takes ids modulo the
-    vocabulary size and would fold -1 onto the last real word.
-    """
-    ids = tft.compute_and_apply_vocabulary(
-        tokens,
-        top_k=config.top_k,
-        frequency_threshold=config.frequency_threshold,
-        num_oov_buckets=config.num_oov_buckets,
-        vocab_filename=TOKENS_VOCAB,
-    )
-    return ids, tft.get_num_buckets_for_transformed_feature(ids)
-
-
-def bag_of_words(
-    ids: tf.SparseTensor, num_buckets: tf.Tensor, weighting: str
-) -> tuple[tf.SparseTensor, tf.SparseTensor]:
-    """One (id, weight) per distinct term of each video.
-
-    ``num_buckets`` counts the OOV buckets too, so no id is ever taken modulo
-    a size smaller than itself.
-    """
-    if weighting == "tfidf":
-        return tft.tfidf(ids, num_buckets)
-    if weighting == "sublinear_tfidf":
-        return _sublinear_tfidf(ids, num_buckets)
-    counts = tf.sparse.bincount(ids, axis=-1, binary_output=weighting == "binary")
-    weights = tf.cast(counts.values, tf.float32)
-    return (
-        _compact(tf.SparseTensor(counts.indices, counts.indices[:, 1], counts.dense_shape)),
-        _compact(tf.SparseTensor(counts.indices, weights, counts.dense_shape)),
-    )
-
-
-def _sublinear_tfidf(
-    ids: tf.SparseTensor, num_buckets: tf.Tensor
-) -> tuple[tf.SparseTensor, tf.SparseTensor]:
-    """``(1 + ln count) * idf`` per distinct term, with tft.tfidf's smoothed idf.
-
-    ``tft.tfidf`` gives ``count / length * idf`` per term, in (video, id) order,
-    the order of ``tf.sparse.bincount`` too; the idf is recovered from it, so the
-    document frequencies are tft's own, counted over the analysed (train) videos.
-    """
-    term_ids, tfidf = tft.tfidf(ids, num_buckets)
-    counts = tf.cast(tf.sparse.bincount(ids, axis=-1).values, tf.float32)
-    lengths = tf.math.unsorted_segment_sum(
-        tf.ones_like(ids.values, tf.float32), ids.indices[:, 0], tf.shape(ids)[0]
-    )
-    idf = tfidf.values * tf.gather(lengths, tfidf.indices[:, 0]) / counts
-    weights = (1.0 + tf.math.log(counts)) * idf
-    return term_ids, tf.SparseTensor(tfidf.indices, weights, tfidf.dense_shape)
+        stem = analyzed_stemmer(unigrams.flat_values)
+    return text_graph.video_tokens(unigrams, config, stem).to_sparse()
 
 
 def label_ids(labels: tf.SparseTensor, config: TransformConfig) -> tf.SparseTensor:
@@ -177,15 +143,7 @@ def label_ids(labels: tf.SparseTensor, config: TransformConfig) -> tf.SparseTens
         frequency_threshold=config.min_label_count if config.min_label_count > 1 else None,
         vocab_filename=LABELS_VOCAB,
     )
-    return _compact(tf.sparse.retain(ids, ids.values >= 0))
-
-
-def _compact(sparse: tf.SparseTensor) -> tf.SparseTensor:
-    """Renumbers each row's entries 0..n-1, as a ragged (VarLen) output needs."""
-    ragged = tf.RaggedTensor.from_value_rowids(
-        sparse.values, sparse.indices[:, 0], nrows=sparse.dense_shape[0]
-    )
-    return ragged.to_sparse()
+    return compact(tf.sparse.retain(ids, ids.values >= 0))
 
 
 def _l2_normalize_rows(weights: tf.SparseTensor) -> tf.SparseTensor:

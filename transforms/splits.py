@@ -55,11 +55,6 @@ def hash_split(key: str, config: SplitConfig = SplitConfig()) -> str:
     return "test"
 
 
-def text_fingerprint(tokens: Iterable[str]) -> str:
-    """A short stable hash of the cleaned text, used to group identical texts."""
-    return hashlib.md5("\x1f".join(tokens).encode(), usedforsecurity=False).hexdigest()
-
-
 def group_split(members: Iterable[tuple[str, str | None]], config: SplitConfig) -> str:
     """The one split for a group of identical texts.
 

@@ -1,41 +1,41 @@
-"""Cleaning and tokenization of video metadata text (titles, descriptions, tags).
+"""Cleaning and tokenization of video metadata text, as TensorFlow string ops.
 
-Pure functions on the hot path of the Beam preprocessing pipeline and the batch
-predictor: regexes and the tokenizer are built at import time, per-character rules go
-through lazily filled ``str.translate`` tables, the stopword set and stemmer are cached
-(stems memoised per token), every pattern is linear-time on hostile input, and nothing
-is downloaded (no ``nltk.download``, no punkt).
+This is the one text path of the product: ``preprocessing_fn`` runs it inside the
+tf.Transform graph, so the exported SavedModel takes raw ``title``, ``description``
+and ``tags`` strings, and the batch predictor, nightly, evaluate and ``serve`` all
+score through that same graph. Everything is RE2 (``tf.strings``) or
+``tensorflow-text`` (NFKC case folding), linear-time on hostile input; stemming is a
+lookup table built at analysis time (``transforms.stems``).
 
-    tokens = text_tokens([title, description, *tags], TextConfig(stem=True))
+    tokens = video_tokens(titles, descriptions, tags, TextConfig())   # [batch, (tokens)]
+    text_tokens(["Cat videos", None])   # eager, one video: ["cat", "videos", "cat_videos"]
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import html
-import re
-import unicodedata
 from collections.abc import Callable, Iterable
 from importlib.resources import files
 
-from nltk.stem.snowball import SnowballStemmer
-from nltk.tokenize import RegexpTokenizer
+import tensorflow as tf
+import tensorflow_text as tf_text  # registers the ops the graph uses, for every loader
 
 _DIGIT_POLICIES = ("drop", "keep", "token")
 NUM_TOKEN = "<num>"
+TAG_SEPARATOR = "|"  # a video's tags travel as one string: "cats|funny cats"
 
 
 @dataclasses.dataclass(frozen=True)
 class TextConfig:
-    """Options for :func:`clean_text` / :func:`tokenize` (hashable, used as a cache key).
+    """Options of the text graph (hashable, saved with every preprocess run and model).
 
     Attributes:
         ascii_only: False keeps letters of every script; True folds accents
             ("café" -> "cafe") and drops whatever is still non-ASCII.
         digits: "drop" removes all-digit tokens, "keep" keeps them, "token" replaces
             each one by ``"<num>"``. Mixed tokens such as "4k" or "mp3" are always kept.
-        stem: apply Snowball English stemming to ASCII-letter tokens.
+        stem: Snowball English stems of ASCII-letter tokens (a table built at analysis).
         remove_stopwords: drop tokens in ``data/stopwords_en.txt`` (before stemming).
         bigrams: append "a_b" bigrams of consecutive unigrams after the unigrams.
         min_token_chars: drop shorter tokens (single CJK characters are exempt).
@@ -66,150 +66,94 @@ class TextConfig:
 
 DEFAULT_CONFIG = TextConfig()
 
-# --- clean_text patterns ------------------------------------------------------------
+# --- cleaning (RE2 has no look-around: a preceding character is captured and put back)
 
-# Literal backslash escapes as exported in YouTube CSV descriptions. Real newlines and
-# tabs need no pass of their own: every later step treats them as whitespace.
-_ESCAPED_WS_RE = re.compile(r"\\[nrt]")
-# <script>/<style> blocks with their contents; the body may not contain another opening
-# tag of the same kind, which keeps the scan linear when closing tags are missing.
-_SCRIPT_STYLE_RE = re.compile(r"<(script|style)\b[^>]*+>(?:[^<]++|<(?!/?\1\b))*+</\1\s*>", re.I)
-# A tag must start with a letter, "/", "!" or "?" so that "a < b" or "<3" survive.
-_TAG_RE = re.compile(r"<[A-Za-z/!?][^<>]*+>")
-# URLs and e-mail addresses. A match may only start where no host/address character
-# precedes it, and possessive quantifiers never backtrack, so this stays linear.
+_ENTITIES = (  # &amp; first and twice: double-escaped text ("&amp;lt;") is common
+    (r"&(?i:amp);", "&"), (r"&(?i:amp);", "&"), (r"&(?i:lt);", "<"), (r"&(?i:gt);", ">"),
+    (r"&(?:#0*39|#[xX]0*27|apos);", "'"), (r"&#?[0-9A-Za-z]{1,8};", " "),
+)  # fmt: skip
+_SCRIPT_STYLE = r"(?is)<script\b[^>]*>.*?</script\s*>|<style\b[^>]*>.*?</style\s*>"
+_TAG = r"<[A-Za-z/!?][^<>]*>"  # a tag starts with a letter, "/", "!" or "?": "a < b", "<3" stay
 _URL_CHARS = r"[^\s<>\"]"
-_URL_EMAIL_RE = re.compile(
-    rf"""
-    (?<![A-Za-z0-9])(?i:https?|ftp)://{_URL_CHARS}++           # scheme URLs
-    | (?<![A-Za-z0-9])(?i:www)\d{{0,3}}\.{_URL_CHARS}++          # www.example.com...
-    | (?<![A-Za-z0-9._%+@/-])(?:
-        [A-Za-z0-9._%+-]++@[A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)++  # e-mail addresses
-      | (?:[A-Za-z0-9-]++\.)++[A-Za-z]{{2,}}+/{_URL_CHARS}*+     # bare domain + path: bit.ly/x
-    )
-    """,
-    re.X,
+_URLS = (  # scheme URLs and www..., then e-mail addresses and bare domains with a path
+    rf"(^|[^A-Za-z0-9])(?:(?i:https?|ftp)://{_URL_CHARS}+|(?i:www)\d{{0,3}}\.{_URL_CHARS}+)",
+    rf"(^|[^A-Za-z0-9._%+@/-])(?:[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+    rf"|(?:[A-Za-z0-9-]+\.)+[A-Za-z]{{2,}}/{_URL_CHARS}*)",
 )
-# An apostrophe is kept only between two letters ("don't", "rock'n'roll").
-_LONE_APOSTROPHE_RE = re.compile(r"'(?:(?<![^\W\d_]')|(?![^\W\d_]))")
-
-# --- tokenize patterns --------------------------------------------------------------
-
-# Han ideographs (+ iteration marks), Hiragana, Katakana, Hangul syllables: one token
-# per character. This includes the Katakana prolonged sound mark "ー" (U+30FC).
-_CJK_RE = re.compile(
+_ASCII_SPELLINGS = tuple(zip("æœøłđðþı", ("ae", "oe", "o", "l", "d", "d", "th", "i"), strict=True))
+_KEPT = "\x01"  # marks an apostrophe between two letters while punctuation is removed
+_VANISH = r"[\p{Cf}\x{FE00}-\x{FE0F}\x{E0100}-\x{E01EF}]"  # soft hyphen, ZWJ, BOM, emoji VS
+_TO_SPACE = r"[\p{P}\p{S}\p{Z}\p{Co}\p{Me}\x00\x02-\x1f\x7f-\x9f]"
+_CJK = (
     "[\u3005-\u3007\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
     "\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003ffff]"
 )
-# Words: a letter or digit of any script, then letters, combining marks and digits, with
-# internal apostrophes. nltk compiles RegexpTokenizer patterns with the `regex` engine
-# (nltk.redos), which understands \p{...} Unicode categories.
-_WORD = r"[\p{L}\p{N}][\p{L}\p{M}\p{N}]*"
-_TOKENIZER = RegexpTokenizer(rf"{_WORD}(?:'{_WORD})*")
-_STEMMABLE_RE = re.compile(r"[a-z]+(?:'[a-z]+)*")
+_STEMMABLE = r"[a-z]+(?:'[a-z]+)*"
 
 
-class _LazyTable(dict):
-    """A ``str.translate`` table that computes each code point's entry on first use.
+def _replace(text: tf.Tensor, pattern: str, rewrite: str) -> tf.Tensor:
+    return tf.strings.regex_replace(text, pattern, rewrite)
 
-    Entries are kept (up to 65536 code points, far more than real text uses) so that
-    each distinct character is classified once per process.
+
+def _only_where(text: tf.Tensor, pattern: str, step: Callable[[tf.Tensor], tf.Tensor]):
+    """``step`` applied only to the strings that contain ``pattern`` (a cheap test):
+    most titles have no "<", "&" or "/", and skip the expensive passes."""
+    hit = tf.cast(tf.strings.regex_full_match(text, f"(?s).*(?:{pattern}).*"), tf.int32)
+    positions = tf.dynamic_partition(tf.range(tf.size(text)), hit, 2)
+    parts = tf.dynamic_partition(text, hit, 2)
+    return tf.dynamic_stitch(positions, [parts[0], step(parts[1])])
+
+
+def _unescape(text: tf.Tensor) -> tf.Tensor:
+    for pattern, rewrite in _ENTITIES:
+        text = _replace(text, pattern, rewrite)
+    return text
+
+
+def _strip_markup(text: tf.Tensor) -> tf.Tensor:
+    return _replace(_replace(text, _SCRIPT_STYLE, " "), _TAG, " ")
+
+
+def _strip_urls(text: tf.Tensor) -> tf.Tensor:
+    for pattern in _URLS:
+        text = _replace(text, pattern, r"\1 ")
+    return text
+
+
+def _fold_ascii(text: tf.Tensor) -> tf.Tensor:
+    text = tf_text.normalize_utf8(text, "NFKD")
+    for letter, spelling in _ASCII_SPELLINGS:
+        text = _replace(text, letter, spelling)
+    return _replace(text, r"[^\x00-\x7f]", "")
+
+
+def _punctuation(text: tf.Tensor) -> tf.Tensor:
+    """Apostrophes survive only between two letters; other punctuation, symbols,
+    emoji and separators become spaces; format characters vanish."""
+    text = _replace(_replace(text, "[\u2019\u02bc]", "'"), "\u200b", " ")
+    for _ in range(2):  # "rock'n'roll": the second pass takes the overlapping pairs
+        text = _replace(text, r"(\pL)'(\pL)", rf"\1{_KEPT}\2")
+    text = _replace(_replace(text, _VANISH, ""), _TO_SPACE, " ")
+    return tf.strings.strip(_replace(_replace(text, _KEPT, "'"), r"\s+", " "))
+
+
+def clean(text: tf.Tensor, config: TextConfig = DEFAULT_CONFIG) -> tf.Tensor:
+    """Normalise a string tensor into lowercase, space-separated words.
+
+    Literal "\\n", "\\r", "\\t" -> space; common HTML entities decoded (other
+    entities -> space); tags and script/style blocks removed; URLs and e-mail
+    addresses removed; NFKC + case folding; optional ASCII folding; punctuation,
+    symbols and emoji -> space (apostrophes between letters kept); whitespace
+    collapsed. Digits are kept (see :func:`tokens_of`).
     """
-
-    def __init__(self, rule: Callable[[str], str | None]) -> None:
-        super().__init__()
-        self._rule = rule
-
-    def __missing__(self, codepoint: int) -> str | None:
-        value = self._rule(chr(codepoint))
-        if len(self) < 1 << 16:
-            self[codepoint] = value
-        return value
-
-
-_APOSTROPHES = frozenset("'\u2019\u02bc")  # ' ’ ʼ
-_SPACE_CATEGORIES = frozenset({"Cc", "Co", "Cs", "Cn", "Me"})  # Me: keycap U+20E3, circles
-# Letters NFKD does not decompose but that have an obvious ASCII spelling.
-_ASCII_SPELLINGS = dict(zip("æœøłđðþı", ("ae", "oe", "o", "l", "d", "d", "th", "i"), strict=True))
-
-
-def _punct_rule(char: str) -> str | None:
-    """Map one character for step 6 of :func:`clean_text`."""
-    if char in _APOSTROPHES:
-        return "'"
-    if char == "\u200b":  # zero-width space separates words (Thai, Khmer)
-        return " "
-    category = unicodedata.category(char)
-    # Format chars (soft hyphen, zero-width joiners, BOM, bidi) and emoji variation
-    # selectors (U+FE0F in "❤️", technically combining marks) vanish.
-    if category == "Cf" or "VARIATION SELECTOR" in unicodedata.name(char, ""):
-        return None
-    if category[0] in "PS" or category in _SPACE_CATEGORIES:
-        return " "
-    return char
-
-
-def _ascii_rule(char: str) -> str | None:
-    """Map one NFKD character to ASCII: keep ASCII, spell a few letters, drop the rest."""
-    if char.isascii():
-        return char
-    return _ASCII_SPELLINGS.get(char)
-
-
-def _spaced(match: re.Match[str]) -> str:
-    """Surround a matched CJK character with spaces so that it becomes a word."""
-    return f" {match.group()} "
-
-
-_PUNCT_TABLE = _LazyTable(_punct_rule)
-_ASCII_TABLE = _LazyTable(_ascii_rule)
-
-
-def _strip_urls(text: str) -> str:
-    """Replace URLs and e-mail addresses by spaces (also collapses whitespace).
-
-    They never contain whitespace, so only words holding "." or "/" need the regex.
-    """
-    return " ".join(
-        [
-            _URL_EMAIL_RE.sub(" ", word) if "." in word or "/" in word else word
-            for word in text.split()
-        ]
-    )
-
-
-def clean_text(text: str | None, config: TextConfig = DEFAULT_CONFIG) -> str:
-    """Normalise one metadata field into lowercase, space-separated words.
-
-    Steps: literal "\\n", "\\r", "\\t" and real ones -> space; HTML unescaped, tags and
-    script/style blocks removed; URLs and e-mail addresses removed; NFKC + casefold;
-    optional ASCII folding; punctuation/symbols/emoji -> space (apostrophes between
-    letters kept as "'"); whitespace collapsed. Digits are kept (see :func:`tokenize`).
-
-    Args:
-        text: Raw field; None is treated as "".
-        config: Only ``ascii_only`` matters here.
-
-    Returns:
-        The cleaned string, "" when nothing survives.
-    """
-    if not text:
-        return ""
-    if "\\" in text:
-        text = _ESCAPED_WS_RE.sub(" ", text)
-    if "&" in text:
-        text = html.unescape(html.unescape(text))
-    if "<" in text:
-        text = _TAG_RE.sub(" ", _SCRIPT_STYLE_RE.sub(" ", text))
-    if "/" in text or "@" in text or "www" in text.lower():
-        text = _strip_urls(text)
-    text = unicodedata.normalize("NFKC", text).casefold()
-    if config.ascii_only and not text.isascii():
-        text = unicodedata.normalize("NFKD", text).translate(_ASCII_TABLE)
-    text = text.translate(_PUNCT_TABLE)
-    if "'" in text:
-        text = _LONE_APOSTROPHE_RE.sub(" ", text)
-    return " ".join(text.split())
+    text = _replace(text, r"\\[nrt]", " ")
+    text = _only_where(text, "&", _unescape)
+    text = _only_where(text, "<", _strip_markup)
+    text = _only_where(text, "[/@]|(?i:www)", _strip_urls)
+    text = tf_text.case_fold_utf8(text)  # NFKC_Casefold
+    if config.ascii_only:
+        text = _only_where(text, r"[^\x00-\x7f]", _fold_ascii)
+    return _punctuation(text)
 
 
 @functools.lru_cache(maxsize=1)
@@ -224,100 +168,125 @@ def load_stopwords() -> frozenset[str]:
 
 
 @functools.lru_cache(maxsize=1)
-def _stemmer() -> SnowballStemmer:
-    """Return the shared Snowball English stemmer (needs no downloaded data)."""
-    return SnowballStemmer("english")
+def _stopword_pattern() -> str:
+    """The stopwords as one RE2 alternation (a DFA: no table, no resource to track)."""
+    return "(?:" + "|".join(sorted(load_stopwords())) + ")"
 
 
-@functools.lru_cache(maxsize=1 << 17)
-def _stem(token: str) -> str:
-    """Stem an ASCII-letter token, return any other token unchanged. Memoised."""
-    if _STEMMABLE_RE.fullmatch(token) is None:
-        return token
-    return _stemmer().stem(token)
+def _keep_token(tokens: tf.Tensor, config: TextConfig) -> tuple[tf.Tensor, tf.Tensor]:
+    """(tokens after the digits policy, which of them to keep)."""
+    decimal = tf.strings.regex_full_match(tokens, r"\p{Nd}+")
+    keep = tf.ones_like(decimal)
+    if config.digits == "drop":
+        keep = ~decimal
+    elif config.digits == "token":
+        tokens = tf.where(decimal, NUM_TOKEN, tokens)
+    long_enough = tf.strings.length(tokens, unit="UTF8_CHAR") >= config.min_token_chars
+    keep &= long_enough | tf.strings.regex_full_match(tokens, _CJK)
+    if config.remove_stopwords:
+        keep &= ~tf.strings.regex_full_match(tokens, _stopword_pattern())
+    return tokens, keep
 
 
-@functools.lru_cache(maxsize=64)
-def _plan(config: TextConfig) -> tuple[frozenset[str], Callable[[str], str] | None]:
-    """Return the (stopword set, stem function or None) that ``config`` asks for."""
-    return (
-        load_stopwords() if config.remove_stopwords else frozenset(),
-        _stem if config.stem else None,
-    )
+def tokens_of(cleaned: tf.Tensor, config: TextConfig = DEFAULT_CONFIG) -> tf.RaggedTensor:
+    """Unigrams of each cleaned string: ``[n, (tokens)]``.
 
-
-def _unigrams(cleaned: str, config: TextConfig, limit: int) -> list[str]:
-    """Tokenize ``cleaned`` and apply the digits, length, stopword and stem rules.
-
-    At most ``limit`` tokens are returned (order preserved, no bigrams).
+    Words are runs of letters, marks and digits of any script (internal apostrophes
+    kept); each Han/Hiragana/Katakana/Hangul character is its own word. Then the
+    digits policy, ``min_token_chars`` (single CJK characters exempt) and stopwords.
     """
-    if not cleaned.isascii() and _CJK_RE.search(cleaned):
-        cleaned = _CJK_RE.sub(_spaced, cleaned)  # each CJK character is a word
-    digits, min_chars = config.digits, config.min_token_chars
-    stopwords, stem = _plan(config)
-    out: list[str] = []
-    for token in _TOKENIZER.tokenize(cleaned):
-        if token.isdecimal():
-            if digits == "drop":
-                continue
-            if digits == "token":
-                token = NUM_TOKEN
-        if len(token) < min_chars and not (len(token) == 1 and _CJK_RE.match(token)):
-            continue
-        if token in stopwords:
-            continue
-        out.append(token if stem is None else stem(token))
-        if len(out) == limit:
-            break
-    return out
+    spaced = _replace(_replace(cleaned, _CJK, r" \0 "), r"(^|\s)\pM+", r"\1")
+    words = tf.strings.split(spaced)
+    values, keep = _keep_token(words.flat_values, config)
+    return tf.ragged.boolean_mask(words.with_flat_values(values), words.with_flat_values(keep))
 
 
-def _bigrams(unigrams: list[str]) -> list[str]:
-    """Return "a_b" for each pair of consecutive tokens."""
-    return [f"{a}_{b}" for a, b in zip(unigrams, unigrams[1:], strict=False)]
+def video_fields(title: tf.Tensor, description: tf.Tensor, tags: tf.Tensor) -> tf.RaggedTensor:
+    """``[batch]`` title, description and ``|``-joined tags to ``[batch, (fields)]``."""
+    head = tf.RaggedTensor.from_tensor(tf.stack([title, description], axis=1))
+    return tf.concat([head, tf.strings.split(tags, TAG_SEPARATOR)], axis=1)
+
+
+def video_unigrams(fields: tf.RaggedTensor, config: TextConfig) -> tf.RaggedTensor:
+    """Unigrams per field, ``[batch, (fields), (tokens)]``, at most ``max_tokens`` per
+    video in field order (the ``stem`` option is applied later, by a lookup)."""
+    return _at_most(fields.with_values(clean(fields.values, config)), config)
+
+
+def _at_most(cleaned: tf.RaggedTensor, config: TextConfig) -> tf.RaggedTensor:
+    """Cleaned ``[batch, (fields)]`` to unigrams, ``max_tokens`` per video."""
+    nested = cleaned.with_values(tokens_of(cleaned.values, config))
+    position = tf.ragged.range(nested.merge_dims(1, 2).row_lengths()).flat_values
+    return tf.ragged.boolean_mask(nested, nested.with_flat_values(position < config.max_tokens))
+
+
+def video_tokens(unigrams: tf.RaggedTensor, config: TextConfig, stem=None) -> tf.RaggedTensor:
+    """``[batch, (fields), (tokens)]`` unigrams to ``[batch, (tokens)]``: the (stemmed)
+    unigrams, then, with ``bigrams``, each field's "a_b" pairs (never across fields)."""
+    if stem is not None:
+        unigrams = unigrams.with_flat_values(stem(unigrams.flat_values))
+    out = unigrams.merge_dims(1, 2)
+    if not config.bigrams:
+        return out
+    fields = unigrams.values
+    left, right = fields[:, :-1], fields[:, 1:]
+    pairs = left.with_flat_values(tf.strings.join([left.flat_values, right.flat_values], "_"))
+    bigrams = tf.RaggedTensor.from_row_splits(pairs, unigrams.row_splits).merge_dims(1, 2)
+    return tf.concat([out, bigrams], axis=1)
+
+
+def fingerprints(unigrams: tf.RaggedTensor) -> tf.Tensor:
+    """A stable int64 hash (FarmHash) of each video's cleaned words: identical texts,
+    and only they (up to hash collisions), share one."""
+    joined = tf.strings.reduce_join(unigrams.merge_dims(1, 2), axis=1, separator="\x1f")
+    return tf.strings.to_hash_bucket_fast(joined, (1 << 63) - 1)
+
+
+def video_words(title: tf.Tensor, description: tf.Tensor, tags: tf.Tensor, config: TextConfig):
+    """``[batch]`` raw fields to (each video's unigram count, :func:`fingerprints`)."""
+    unigrams = video_unigrams(video_fields(title, description, tags), config)
+    return unigrams.merge_dims(1, 2).row_lengths(), fingerprints(unigrams)
+
+
+def is_stemmable(word: str) -> bool:
+    """Whether the stem table maps ``word`` (an ASCII-letter word)."""
+    import re
+
+    return re.fullmatch(_STEMMABLE, word) is not None
+
+
+# --- eager helpers: one video at a time (tests, tools); the jobs run the graph batched
+
+
+def _strings(values: Iterable[str | None]) -> tf.Tensor:
+    return tf.constant([value or "" for value in values], tf.string)
+
+
+def clean_text(text: str | None, config: TextConfig = DEFAULT_CONFIG) -> str:
+    """:func:`clean` of one string; None is treated as ""."""
+    return clean(_strings([text]), config)[0].numpy().decode()
 
 
 def tokenize(cleaned: str, config: TextConfig = DEFAULT_CONFIG) -> list[str]:
-    """Split a :func:`clean_text` result into tokens.
-
-    Words are runs of letters/marks/digits of any script (internal apostrophes kept);
-    each Han/Hiragana/Katakana/Hangul character is its own token. Then, in order: the
-    digits policy, ``min_token_chars`` (single CJK characters exempt), stopwords,
-    stemming, ``max_tokens`` truncation, and bigrams appended after the unigrams.
-
-    Returns the token list (deterministic, input order preserved); [] for "".
-    """
-    if not cleaned:
-        return []
-    unigrams = _unigrams(cleaned, config, config.max_tokens)
-    if config.bigrams:
-        return unigrams + _bigrams(unigrams)
-    return unigrams
+    """:func:`video_tokens` of one already-cleaned field."""
+    fields = tf.RaggedTensor.from_row_lengths(_strings([cleaned]), [1])
+    return _finish(_at_most(fields, config), config)
 
 
 def text_tokens(fields: Iterable[str | None], config: TextConfig = DEFAULT_CONFIG) -> list[str]:
-    """Clean and tokenize several fields (title, description, each tag, ...).
-
-    Each field is cleaned and tokenized separately, so bigrams never cross a field
-    boundary. ``max_tokens`` caps the unigrams of all fields together. The result is
-    every field's unigrams in order, followed (if ``config.bigrams``) by every field's
-    bigrams in order; ``text_tokens([x]) == tokenize(clean_text(x))``.
-
-    None and empty fields are skipped; returns [] when nothing survives.
-    """
+    """Tokens of one video described by several fields (title, description, tags...):
+    each field cleaned and tokenized on its own, ``max_tokens`` over all of them."""
     if isinstance(fields, str):  # would silently tokenize character by character
         raise TypeError(f"fields must be an iterable of strings. Received: {fields!r:.80}")
-    unigrams: list[str] = []
-    bigrams: list[str] = []
-    for field in fields:
-        remaining = config.max_tokens - len(unigrams)
-        if remaining <= 0:
-            break
-        cleaned = clean_text(field, config)
-        if not cleaned:
-            continue
-        field_unigrams = _unigrams(cleaned, config, remaining)
-        unigrams.extend(field_unigrams)
-        if config.bigrams:
-            bigrams.extend(_bigrams(field_unigrams))
-    return unigrams + bigrams
+    values = [field for field in fields if field]
+    ragged = tf.RaggedTensor.from_row_lengths(_strings(values), [len(values)])
+    return _finish(video_unigrams(ragged, config), config)
+
+
+def _finish(unigrams: tf.RaggedTensor, config: TextConfig) -> list[str]:
+    stem = None
+    if config.stem:
+        from transforms.stems import stem_lookup
+
+        stem = stem_lookup(unigrams.flat_values.numpy())
+    return [t.decode() for t in video_tokens(unigrams, config, stem)[0].numpy()]
