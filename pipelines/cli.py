@@ -61,6 +61,12 @@ def _sample(argv: list[str]) -> int:
     return 0
 
 
+def _serve(argv: list[str]) -> int:
+    from pipelines import serve
+
+    return serve.main(argv)
+
+
 def _flags_from(parser, cls, helps: dict) -> None:
     """One flag per field of a frozen hyperparameter dataclass."""
     import dataclasses
@@ -240,7 +246,8 @@ def _print_help() -> None:
         "  evaluate     predict output + labelled catalog -> GAP@20, Hit@1, mAP, F1,\n"
         "               report.json + report.html with plots (on Beam)\n"
         "  tune-thresholds  per-category thresholds (max F1 or --min-precision) from\n"
-        "               predictions on the eval split; predict --thresholds-file uses them\n\n"
+        "               predictions on the eval split; predict --thresholds-file uses them\n"
+        "  serve        tag records over HTTP (POST /tag) with a model (pip install .[serve])\n\n"
         f"'{PROG} COMMAND --help' lists a command's flags; Beam jobs also take Beam's\n"
         "flags (--runner, --temp_location, --setup_file, ...) and --runner-profile.\n"
         "--verbose (any command) shows the libraries' INFO logs and TensorFlow's C++ logs."
@@ -307,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
             return _sample(rest)
         if command == "train":
             return _train(rest)
+        if command == "serve":
+            return _serve(rest)
         if command in MODEL_COMMANDS:
             from pipelines import model_commands
 

@@ -278,7 +278,7 @@ def run(argv: list[str] | None = None) -> dict:
         guards.preflight(files, config.schema, config.input_format, settings.guards, dead_dir)
     p = beam.Pipeline(options=options)
     build_pipeline(p, config, settings)
-    if publish.run_pipeline(p, staging(config), settings.wait) is None:
+    if publish.run_pipeline(p, staging(config), settings.wait, "evaluate") is None:
         return {"submitted": config.output_dir}
     return report.read_json(FileSystems.join(config.output_dir, REPORT_FILE))
 

@@ -39,6 +39,7 @@ from pipelines.catalog_io import WriteDeadLetters
 from pipelines.inference import RunInference
 from pipelines.intake import CatalogIntake
 from pipelines.options import CatalogOptions, NightlyOptions, OutputOptions, PredictOptions
+from pipelines.progress import Progress
 from pipelines.publish import Publish
 from pipelines.steps import raw_text
 from pipelines.tags import ToTags, content_hash
@@ -161,6 +162,8 @@ def build_pipeline(p, run: NightlyRun) -> None:
     thresholds = predict.thresholds_for(config, labels)
     to_tags = ToTags(labels, thresholds, config.top_k, version, config.tagged_at, True)
     tagged = scores | "ToTags" >> beam.ParDo(to_tags)
+    _ = intake.read | "ProgressRead" >> Progress("nightly", "read")
+    _ = tagged | "ProgressTagged" >> Progress("nightly", "tagged")
     new_table = (split.keep, tagged) | "MergeTable" >> beam.Flatten()
     dead = (intake.dead_letters, failed) | "FlattenDead" >> beam.Flatten()
     written = [
@@ -341,7 +344,7 @@ def run(argv: list[str] | None = None) -> dict:
         job = launch(options, list(argv or []), run_id)
         p = beam.Pipeline(options=options)
         build_pipeline(p, job)
-        result = publish.run_pipeline(p, job.predict.staging_dir, job.predict.run.wait)
+        result = publish.run_pipeline(p, job.predict.staging_dir, job.predict.run.wait, "nightly")
     except BaseException:
         locks.release(nightly.state_dir, run_id)
         raise

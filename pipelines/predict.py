@@ -36,6 +36,7 @@ from pipelines.options import (
     run_settings,
 )
 from pipelines.preprocess import PreprocessConfig
+from pipelines.progress import Progress
 from pipelines.publish import Publish, RunSettings
 from pipelines.tags import RollupConfig, ToTags, WriteTags
 from transforms.records import RecordSchema
@@ -223,6 +224,8 @@ def build_pipeline(p: beam.Pipeline, config: PredictConfig) -> None:
         rollup=config.rollup,
     )  # fmt: skip
     rows = scored.scores | "ToTags" >> beam.ParDo(to_tags)
+    _ = scored.records | "ProgressRead" >> Progress("predict", "read")
+    _ = rows | "ProgressTagged" >> Progress("predict", "tagged")
     dead = scored.dead | "FlattenDead" >> beam.Flatten()
     written = [
         rows | "WriteTags" >> WriteTags(config.staging_dir, config.output_format),
@@ -303,7 +306,7 @@ def run(argv: list[str] | None = None) -> dict:
     launch_checks(config)
     p = beam.Pipeline(options=options)
     build_pipeline(p, config)
-    result = publish.run_pipeline(p, config.staging_dir, config.run.wait)
+    result = publish.run_pipeline(p, config.staging_dir, config.run.wait, "predict")
     if result is None:
         return {"submitted": config.output_dir}
     payload = report.read_json(FileSystems.join(config.output_dir, REPORT_FILE))

@@ -33,6 +33,7 @@ from pipelines.options import (
     text_config,
     transform_config,
 )
+from pipelines.progress import Progress
 from pipelines.publish import Publish, RunSettings
 from pipelines.steps import PrepareText
 from transforms.features import (
@@ -209,6 +210,8 @@ def build_pipeline(p: beam.Pipeline, config: PreprocessConfig, run: RunSettings)
     staging = config.staging_dir
     intake = p | "Intake" >> CatalogIntake(config.input, config.schema, config.input_format)
     cleaned = intake.records | "PrepareText" >> PrepareText(config.text, config.transform.av_sizes)
+    _ = intake.read | "ProgressRead" >> Progress("preprocess", "read")
+    _ = cleaned.records | "ProgressCleaned" >> Progress("preprocess", "cleaned")
     records = cleaned.records | "AssignSplits" >> AssignSplits(config.split)
     dead = (intake.dead_letters, cleaned.dead_letters) | "FlattenDeadLetters" >> beam.Flatten()
     written = [dead | "WriteDeadLetters" >> WriteDeadLetters(staging)]
@@ -313,7 +316,7 @@ def run(argv: list[str] | None = None) -> dict:
     guards.preflight(files, config.schema, config.input_format, settings.guards, dead_dir)
     p = beam.Pipeline(options=options)
     build_pipeline(p, config, settings)
-    if publish.run_pipeline(p, config.staging_dir, settings.wait) is None:
+    if publish.run_pipeline(p, config.staging_dir, settings.wait, "preprocess") is None:
         return {"submitted": config.output_dir}
     result = report.read_json(FileSystems.join(config.output_dir, REPORT_FILE))
     logging.info("preprocess done: %s", result["records"])

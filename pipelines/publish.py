@@ -25,6 +25,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.runners.runner import PipelineState
 
+from pipelines import progress
 from pipelines.guards import Guards, PublishRefused
 from pipelines.report import read_json, write_json
 from transforms.errors import JobError
@@ -112,10 +113,14 @@ def publish_dir(staging: str, output_dir: str, names: tuple[str, ...]) -> None:
         handle.write(b"")
 
 
-def run_pipeline(pipeline: beam.Pipeline, staging: str, wait: bool = True):
+def run_pipeline(pipeline: beam.Pipeline, staging: str, wait: bool = True, job: str = ""):
     """Runs ``pipeline``; its result once it has finished (and published), or None
     when it was only submitted (``--no-wait``, or a template launch). A failure
-    becomes one line: the guard's refusal, or what broke."""
+    becomes one line: the guard's refusal, or what broke. With ``job``, the stages
+    and the progress lines go to stderr (``pipelines.progress``)."""
+    if job:
+        progress.begin()
+        progress.stage(job, f"running on {type(pipeline.runner).__name__}")
     try:
         result = pipeline.run()
         if not wait:
@@ -123,7 +128,11 @@ def run_pipeline(pipeline: beam.Pipeline, staging: str, wait: bool = True):
         result.wait_until_finish()
     except Exception as err:  # noqa: BLE001 - reported as one line, nothing was published
         raise failure(staging, err) from None
-    return result if result.state == PipelineState.DONE else None
+    if result.state != PipelineState.DONE:
+        return None
+    if job:
+        progress.stage(job, f"published {FileSystems.split(staging.rstrip('/'))[0]}")
+    return result
 
 
 def failure(staging: str, err: Exception) -> JobError:

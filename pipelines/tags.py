@@ -30,25 +30,28 @@ class RollupConfig:
         return read_rollup(self.path, labels, self.column, opener=opener)
 
 
-class ToTags(beam.DoFn):
+class TagRows:
     """Scores to the output row: top-k labels, thresholded predictions and, with
-    a roll-up, top-k generic ``categories`` (max or noisy-OR of their members)."""
+    a roll-up, top-k generic ``categories`` (max or noisy-OR of their members).
+
+    Plain Python, shared by the batch jobs (:class:`ToTags`) and ``serve``;
+    call :meth:`setup` once before :meth:`row` when there is a roll-up."""
 
     def __init__(
-        self, labels, thresholds, top_k: int, version: str, tagged_at: str, hashes=False,
+        self, labels, thresholds, top_k: int, version: str, hashes=False,
         rollup: RollupConfig | None = None,
     ):  # fmt: skip
         self._labels, self._thresholds = list(labels), np.asarray(thresholds, np.float64)
-        self._k, self._version, self._tagged_at = top_k, version, tagged_at
+        self._k, self._version = top_k, version
         self._hashes, self._rollup = hashes, rollup
         self._taxonomy = None
 
-    def setup(self):
-        if self._rollup is not None:
+    def setup(self) -> None:
+        if self._rollup is not None and self._taxonomy is None:
             self._taxonomy = self._rollup.load(self._labels)
 
-    def process(self, scored):
-        record, scores = scored
+    def row(self, record: dict, scores: np.ndarray, tagged_at: str) -> dict:
+        """The output row of one scored record (``scores``: [num_labels])."""
         order = np.argsort(-scores, kind="stable")
         top = order[: self._k]
         above = order[scores[order] >= self._thresholds[order]]
@@ -57,14 +60,14 @@ class ToTags(beam.DoFn):
             "labels": self._listed([self._labels[i] for i in top.tolist()], scores[top]),
             "predicted": [self._labels[i] for i in above.tolist()],
             "model_version": self._version,
-            "tagged_at": self._tagged_at,
+            "tagged_at": tagged_at,
             **({EMPTY_TEXT: True} if record.get(EMPTY_TEXT) else {}),  # scored as no words
         }
         if self._taxonomy is not None:
             row |= self._categories(scores, row["predicted"])
         if self._hashes:
             row["content_hash"] = content_hash(record)
-        yield row
+        return row
 
     @staticmethod
     def _listed(names, scores) -> list[dict]:
@@ -81,6 +84,24 @@ class ToTags(beam.DoFn):
                            for t in self._listed(names, rolled[order])],
             "predicted_categories": rollup_names(predicted, self._taxonomy),
         }  # fmt: skip
+
+
+class ToTags(beam.DoFn):
+    """``(record, scores)`` to the output row (:class:`TagRows`), on Beam."""
+
+    def __init__(
+        self, labels, thresholds, top_k: int, version: str, tagged_at: str, hashes=False,
+        rollup: RollupConfig | None = None,
+    ):  # fmt: skip
+        self._rows = TagRows(labels, thresholds, top_k, version, hashes, rollup)
+        self._tagged_at = tagged_at
+
+    def setup(self):
+        self._rows.setup()
+
+    def process(self, scored):
+        record, scores = scored
+        yield self._rows.row(record, scores, self._tagged_at)
 
 
 def content_hash(record: dict) -> str:

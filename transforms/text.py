@@ -83,7 +83,7 @@ _URLS = (  # scheme URLs and www..., then e-mail addresses and bare domains with
 _ASCII_SPELLINGS = tuple(zip("æœøłđðþı", ("ae", "oe", "o", "l", "d", "d", "th", "i"), strict=True))
 _KEPT = "\x01"  # marks an apostrophe between two letters while punctuation is removed
 _VANISH = r"[\p{Cf}\x{FE00}-\x{FE0F}\x{E0100}-\x{E01EF}]"  # soft hyphen, ZWJ, BOM, emoji VS
-_TO_SPACE = r"[\p{P}\p{S}\p{Z}\p{Co}\p{Me}\x00\x02-\x1f\x7f-\x9f]"
+_SPACES = r"[\s\p{P}\p{S}\p{Z}\p{Co}\p{Me}\x00\x02-\x1f\x7f-\x9f]+"  # ...and whitespace
 _CJK = (
     "[\u3005-\u3007\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
     "\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003ffff]"
@@ -131,10 +131,15 @@ def _punctuation(text: tf.Tensor) -> tf.Tensor:
     """Apostrophes survive only between two letters; other punctuation, symbols,
     emoji and separators become spaces; format characters vanish."""
     text = _replace(_replace(text, "[\u2019\u02bc]", "'"), "\u200b", " ")
+    text = _only_where(text, "'", _mark_kept_apostrophes)
+    text = _replace(_replace(text, _VANISH, ""), _SPACES, " ")  # one pass: runs -> " "
+    return tf.strings.strip(_replace(text, _KEPT, "'"))
+
+
+def _mark_kept_apostrophes(text: tf.Tensor) -> tf.Tensor:
     for _ in range(2):  # "rock'n'roll": the second pass takes the overlapping pairs
         text = _replace(text, r"(\pL)'(\pL)", rf"\1{_KEPT}\2")
-    text = _replace(_replace(text, _VANISH, ""), _TO_SPACE, " ")
-    return tf.strings.strip(_replace(_replace(text, _KEPT, "'"), r"\s+", " "))
+    return text
 
 
 def clean(text: tf.Tensor, config: TextConfig = DEFAULT_CONFIG) -> tf.Tensor:
