@@ -16,6 +16,7 @@ REQUIRES = [
     "tf-keras==2.21.0",
     "tensorboard==2.21.0",
     "nltk==3.10.4",
+    "orjson==3.13.0",  # catalog lines in, tag rows out
     "numpy>=1.26,<3",
     "matplotlib==3.11.2",
     "optuna==5.0.0",  # train --tune

@@ -26,6 +26,8 @@ import json
 import math
 from collections.abc import Mapping
 
+import orjson
+
 AV_FIELDS = ("mean_rgb", "mean_audio")
 AV_FLAG = "has_av"  # 1.0 when a record carries audio/visual features
 CANONICAL_FIELDS = (
@@ -142,10 +144,11 @@ def decode_utf8(raw: bytes) -> str:
 
 
 def parse_json_object(line: str) -> dict:
-    """Parses one JSONL line that must hold a JSON object."""
+    """Parses one JSONL line that must hold a JSON object (orjson: strict RFC 8259,
+    so NaN, Infinity and integers beyond 64 bits are malformed too)."""
     try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as err:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as err:
         raise RecordError("malformed_json", err.msg) from None
     if not isinstance(obj, dict):
         raise RecordError("not_an_object", type(obj).__name__)
