@@ -36,9 +36,10 @@ test: lint
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 bench: install
-	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/pip install --quiet -e ".[bench,serve]"
 	$(BIN)/python benchmarks/preprocess.py
 	$(BIN)/python benchmarks/predict.py
+	$(BIN)/python benchmarks/serve.py
 	$(BIN)/python benchmarks/quality.py
 
 clean:

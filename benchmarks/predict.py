@@ -134,6 +134,7 @@ def naive_dofn(export_dir: str):
     import apache_beam as beam
     import numpy as np
     import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (the export's text ops)
     from apache_beam.metrics import Metrics
 
     class NaivePredict(beam.DoFn):

@@ -80,6 +80,18 @@ def _records_for(catalog, video_ids: list[str]) -> list[dict]:
     return [latest[v] for v in video_ids]
 
 
+def _example(video_id: str, record: dict) -> bytes:
+    """The ``serving_default`` input: a serialized Example with the raw fields."""
+
+    def feature(*values: str) -> tf.train.Feature:
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode() for v in values]))
+
+    return tf.train.Example(features=tf.train.Features(feature={
+        "video_id": feature(video_id), "title": feature(record["title"] or ""),
+        "description": feature(record["description"] or ""), "tags": feature(*record["tags"]),
+    })).SerializeToString()  # fmt: skip
+
+
 def test_signatures_agree_with_training_time_scores(
     sample_model, sample_preprocessed, sample_catalog
 ):
@@ -106,24 +118,17 @@ def test_signatures_agree_with_training_time_scores(
     fields = [[r["title"], r["description"], *r["tags"]] for r in records]
     assert by_raw["num_tokens"].numpy().tolist() == [len(text_tokens(f)) for f in fields]
 
-    def feature(*values: str) -> tf.train.Feature:
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode() for v in values]))
-
-    examples = [
-        tf.train.Example(features=tf.train.Features(feature={
-            "video_id": feature(v), "title": feature(r["title"] or ""),
-            "description": feature(r["description"] or ""), "tags": feature(*r["tags"]),
-        })).SerializeToString()
-        for v, r in zip(ids, records, strict=True)
-    ]  # fmt: skip
+    examples = [_example(v, r) for v, r in zip(ids, records, strict=True)]
     served = loaded.signatures["serving_default"](examples=tf.constant(examples))
     np.testing.assert_allclose(served["probabilities"].numpy(), sparse, atol=1e-5)
     assert [v.decode() for v in served["video_id"].numpy()] == ids
 
 
-def test_tf1_style_loader_runs_the_sparse_signature(sample_model, sample_preprocessed):
+def test_tf1_style_loader_runs_the_sparse_raw_and_example_signatures(
+    sample_model, sample_preprocessed, sample_catalog
+):
     model_dir, _ = sample_model
-    _, bow, _ = _eval_rows(str(sample_preprocessed), n=8)
+    ids, bow, _ = _eval_rows(str(sample_preprocessed), n=8)
     expected = (
         tf.saved_model.load(str(model_dir / "saved_model"))
         .signatures["sparse"](indices=bow.indices, values=bow.values, dense_shape=bow.dense_shape)[
@@ -131,16 +136,25 @@ def test_tf1_style_loader_runs_the_sparse_signature(sample_model, sample_preproc
         ]
         .numpy()
     )
-    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    records = _records_for(sample_catalog, ids)
+    text = dict(zip(("title", "description", "tags"), zip(*map(raw_text, records), strict=True),
+                    strict=True))  # fmt: skip
+    examples = [_example(v, r) for v, r in zip(ids, records, strict=True)]
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:  # as TF Serving loads it
         meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], str(model_dir / "saved_model"))
-        signature = meta.signature_def["sparse"]
-        feeds = {
-            signature.inputs[name].name: value.numpy()
-            for name, value in (("indices", bow.indices), ("values", bow.values),
-                                ("dense_shape", bow.dense_shape))
-        }  # fmt: skip
-        got = sess.run(signature.outputs["probabilities"].name, feed_dict=feeds)
-    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+        def run(name: str, inputs: dict):
+            signature = meta.signature_def[name]
+            feeds = {signature.inputs[k].name: v for k, v in inputs.items()}
+            return sess.run(signature.outputs["probabilities"].name, feed_dict=feeds)
+
+        sparse = {"indices": bow.indices.numpy(), "values": bow.values.numpy(),
+                  "dense_shape": bow.dense_shape.numpy()}  # fmt: skip
+        np.testing.assert_allclose(run("sparse", sparse), expected, atol=1e-6)
+        np.testing.assert_allclose(run("raw", text), expected, atol=1e-5)
+        np.testing.assert_allclose(
+            run("serving_default", {"examples": examples}), expected, atol=1e-5
+        )
 
 
 def test_exported_thresholds_reproduce_the_reported_test_f1(sample_model, sample_preprocessed):

@@ -79,9 +79,10 @@ def _write_tsv(words: set[str], directory: str) -> np.ndarray:
 def analyzed_stemmer(words: tf.Tensor) -> Callable[[tf.Tensor], tf.Tensor]:
     """Inside ``preprocessing_fn``: the stem lookup built from the analysed ``words``.
 
-    The TSV is an analyzer output asset; ``tf_utils.lookup_table`` (what
+    The TSV is an analyzer output asset; ``tf_utils.construct_and_lookup_table`` (what
     ``tft.apply_vocabulary`` uses, pinned with tft 1.21) ties the table to it, so the
-    file is copied into the transform graph's assets and found again after a load.
+    file is copied into the transform graph's assets and found again after a load,
+    and lifts the table out of the traced function (initialized once).
     """
     from tensorflow_transform import tf_utils
 
@@ -90,9 +91,12 @@ def analyzed_stemmer(words: tf.Tensor) -> Callable[[tf.Tensor], tf.Tensor]:
         name="stem_map",
     )  # fmt: skip
 
-    def lookup(tokens: tf.Tensor, asset: tf.Tensor):
+    def table(asset: tf.Tensor) -> tf.lookup.StaticHashTable:
         init = tf.lookup.TextFileInitializer(asset, tf.string, 0, tf.string, 1, delimiter="\t")
-        table = tf.lookup.StaticHashTable(init, default_value="")
-        return _lookup(table)(tokens), table.size()
+        return tf.lookup.StaticHashTable(init, default_value="")
 
-    return lambda tokens: tf_utils.lookup_table(lookup, path, tokens)[0]
+    def stem(words: tf.Tensor) -> tf.Tensor:  # the table is built once, outside the trace
+        found = tf_utils.construct_and_lookup_table(table, path, words)[0]
+        return tf.where(tf.strings.length(found) > 0, found, words)
+
+    return stem

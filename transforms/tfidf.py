@@ -45,16 +45,18 @@ def token_ids(tokens: tf.SparseTensor, config) -> tuple[tf.SparseTensor, tf.Tens
 
 
 def _document_frequencies(term_ids: tf.Tensor, frequencies: tf.Tensor) -> tf.Tensor:
-    """Each id's document frequency: line ``id`` of ``tokens_df`` (0 for a bucket)."""
+    """Each id's document frequency: line ``id`` of ``tokens_df`` (0 for a bucket).
 
-    def lookup(ids: tf.Tensor, asset: tf.Tensor):
+    ``construct_and_lookup_table`` (what ``tft.apply_vocabulary`` uses) lifts the
+    table out of the traced function, so it is initialized once, not per batch."""
+
+    def table(asset: tf.Tensor) -> tf.lookup.StaticHashTable:
         init = tf.lookup.TextFileInitializer(
             asset, tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER, tf.int64, 0, delimiter=" "
         )
-        table = tf.lookup.StaticHashTable(init, default_value=0)
-        return table.lookup(ids), table.size()
+        return tf.lookup.StaticHashTable(init, default_value=0)
 
-    return tf_utils.lookup_table(lookup, frequencies, term_ids)[0]
+    return tf_utils.construct_and_lookup_table(table, frequencies, term_ids)[0]
 
 
 def bag_of_words(
