@@ -174,7 +174,7 @@ def measure(args, model_dir: str, work: str) -> dict:
             run_load(port, proc.pid, batches, args.batch_requests, args.batch),
         ]
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     machine = {"cpus": os.cpu_count(), "server_core": server_core, "client_core": client_core,
                "python": platform.python_version(), "processor": platform.processor()}  # fmt: skip

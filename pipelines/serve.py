@@ -250,7 +250,8 @@ def serve(config: ServeConfig) -> int:
         return 130
     host = f"[{config.host}]" if ":" in config.host else config.host
     print(f"serving {tagger.version} on http://{host}:{bound_port(server)}/tag", flush=True)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as on Ctrl-C
+    for signum in (signal.SIGINT, signal.SIGTERM):  # also when launched with SIGINT ignored
+        signal.signal(signum, signal.default_int_handler)  # (nohup, a non-interactive "&")
     server.run()  # returns on KeyboardInterrupt, once its threads are done
     return 0
 
