@@ -173,7 +173,8 @@ def test_installed_wheel_tags_a_catalog_outside_the_repo(dists, sample_model, tm
                 cwd=work, env={k: v for k, v in env.items() if k != "TF_CPP_MIN_LOG_LEVEL"})  # fmt: skip
     # quiet by default: its stages on stderr, the summary line on stdout, and no
     # TensorFlow, absl or Beam chatter (a run this short prints no progress line)
-    assert done.stderr.splitlines() == ["predict: running on FnApiRunner", "predict: published out"]
+    stages = ["predict: running on FnApiRunner", f"predict: published {work / 'out'}"]
+    assert done.stderr.splitlines() == stages
     assert done.stdout.startswith("predict: {'balanced': True")
     assert len(done.stdout.splitlines()) == 1
     out = work / "out"
