@@ -126,13 +126,13 @@ class TransformOptions(PipelineOptions):
             "--vocab-top-k",
             type=int,
             default=defaults.top_k,
-            help="Keep the most frequent words, at most this many.",
+            help="Keep the terms in the most train videos, at most this many.",
         )
         parser.add_argument(
             "--frequency-threshold",
             type=int,
             default=defaults.frequency_threshold,
-            help="Drop words seen fewer times than this in train.",
+            help="Drop terms found in fewer train videos than this (min_df).",
         )
         parser.add_argument(
             "--oov-buckets",
