@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 
 
 def catalog_rows(path: str):
@@ -21,3 +22,41 @@ def catalog_rows(path: str):
                 text = " ".join([row.get("title") or "", row.get("description") or ""] + tags)
                 cats = row.get("categories") or []
                 yield " ".join(text.split()), cats if isinstance(cats, list) else [cats]
+
+
+def shared_records(source: str, data_dir: str) -> list[dict]:
+    """Canonical records of a real catalog under ``../shared/data``: ``youtube``
+    (trending US, first row per video, tags split on ``|``, category names) or
+    ``netflix`` (title + description, genres from ``listed_in``)."""
+    import csv
+
+    if source == "youtube":
+        folder = os.path.join(data_dir, "youtube_trending_us")
+        with open(os.path.join(folder, "US_category_id.json"), encoding="utf-8") as handle:
+            names = {i["id"]: i["snippet"]["title"] for i in json.load(handle)["items"]}
+        rows, seen = [], set()
+        with open(os.path.join(folder, "USvideos.csv"), encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                if row["video_id"] in seen:
+                    continue
+                seen.add(row["video_id"])
+                tags = [t.strip('"') for t in row["tags"].split("|") if t and t != "[none]"]
+                rows.append({"title": row["title"], "description": row["description"],
+                             "tags": tags, "categories": [names[row["category_id"]]]})  # fmt: skip
+        return rows
+    path = os.path.join(data_dir, "netflix_titles", "netflix_titles.csv")
+    with open(path, encoding="utf-8", newline="") as handle:
+        return [
+            {"title": r["title"], "description": r["description"], "tags": [],
+             "categories": [g.strip() for g in r["listed_in"].split(",") if g.strip()]}
+            for r in csv.DictReader(handle)
+        ]  # fmt: skip
+
+
+def write_replicated(path: str, records: list[dict], videos: int, prefix: str) -> int:
+    """``videos`` records cycling over ``records``, each with a unique id, as JSONL.gz."""
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        for i in range(videos):
+            row = {"video_id": f"{prefix}{i:07d}", **records[i % len(records)]}
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return videos

@@ -61,7 +61,8 @@ def build_project_model(work: str) -> None:
     from pipelines.sample_catalog import write_sample_catalog
 
     small, pre = os.path.join(work, "small.jsonl.gz"), os.path.join(work, "pre")
-    write_sample_catalog(small, videos=TRAIN_VIDEOS, seed=1)
+    if not os.path.exists(small):  # --texts youtube|netflix wrote it already
+        write_sample_catalog(small, videos=TRAIN_VIDEOS, seed=1)
     preprocess.run(cli.profile_args("local") + ["--input", small, "--output-dir", pre])
     train(TrainConfig(pre, os.path.join(work, "model"), HParams(epochs=5)))
 
@@ -261,6 +262,13 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=100_000, help="Unique sample videos.")
     parser.add_argument("--workers", type=int, default=1, help="Beam local workers (cores).")
     parser.add_argument("--naive-videos", type=int, default=2000, help="Videos for naive.")
+    parser.add_argument(
+        "--texts",
+        choices=("sample", "youtube", "netflix"),
+        default="sample",
+        help="Generated sample videos, or a real catalog's texts (../shared/data) "
+        "replicated with unique ids: the model trains on 5,000, predict reads --videos.",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -270,8 +278,19 @@ def main() -> None:
     from pipelines.sample_catalog import write_sample_catalog
 
     work = tempfile.mkdtemp(prefix="bench-predict-")
-    manifest = write_sample_catalog(os.path.join(work, "catalog.jsonl.gz"), args.videos, seed=0)
-    print(f"catalog: {manifest.lines} lines, {manifest.unique_videos} unique videos")
+    catalog = os.path.join(work, "catalog.jsonl.gz")
+    if args.texts == "sample":
+        manifest = write_sample_catalog(catalog, args.videos, seed=0)
+        print(f"catalog: {manifest.lines} lines, {manifest.unique_videos} unique videos")
+    else:
+        from peers import shared_records, write_replicated
+
+        records = shared_records(args.texts, os.path.join(ROOT, "..", "shared", "data"))
+        write_replicated(os.path.join(work, "small.jsonl.gz"), records, TRAIN_VIDEOS, "t")
+        write_replicated(catalog, records, args.videos, "v")
+        chars = sum(len(r["title"] + r["description"] + " ".join(r["tags"])) for r in records)
+        print(f"catalog: {args.videos} {args.texts} videos ({len(records)} distinct texts, "
+              f"{chars / len(records):.0f} characters each on average)")  # fmt: skip
     setup = measure("setup", work, naive_videos=args.naive_videos)
     print(f"model built on {TRAIN_VIDEOS} videos in {setup['seconds']:.0f} s; "
           f"naive gets the first {setup['videos']} valid videos")  # fmt: skip

@@ -116,6 +116,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="Beam local workers (cores).")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--catalog", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--texts",
+        choices=("sample", "youtube", "netflix"),
+        default="sample",
+        help="Generated sample videos, or a real catalog's texts (../shared/data) "
+        "replicated with unique ids.",
+    )
     args = parser.parse_args()
     if args.child:
         return _child(args.child, args.catalog, args.workers)
@@ -123,8 +130,15 @@ def main() -> None:
     from pipelines.sample_catalog import write_sample_catalog
 
     catalog = os.path.join(tempfile.mkdtemp(prefix="bench-cat-"), "catalog.jsonl.gz")
-    manifest = write_sample_catalog(catalog, videos=args.videos, seed=0)
-    print(f"catalog: {manifest.lines} lines, {manifest.unique_videos} unique videos")
+    if args.texts == "sample":
+        manifest = write_sample_catalog(catalog, videos=args.videos, seed=0)
+        print(f"catalog: {manifest.lines} lines, {manifest.unique_videos} unique videos")
+    else:
+        from peers import shared_records, write_replicated
+
+        records = shared_records(args.texts, os.path.join(ROOT, "..", "shared", "data"))
+        write_replicated(catalog, records, args.videos, "v")
+        print(f"catalog: {args.videos} {args.texts} videos ({len(records)} distinct texts)")
     runs = [measure("python", catalog), measure("beam", catalog, args.workers)]
     try:
         import sklearn  # noqa: F401
