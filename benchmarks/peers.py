@@ -60,3 +60,14 @@ def write_replicated(path: str, records: list[dict], videos: int, prefix: str) -
             row = {"video_id": f"{prefix}{i:07d}", **records[i % len(records)]}
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     return videos
+
+
+def add_texts_flag(parser) -> None:
+    """``--texts``: the generated sample, or a real catalog's texts replicated."""
+    parser.add_argument(
+        "--texts",
+        choices=("sample", "youtube", "netflix"),
+        default="sample",
+        help="Generated sample videos, or a real catalog's texts (../shared/data) "
+        "replicated with unique ids.",
+    )

@@ -31,7 +31,10 @@ import sys
 import tempfile
 import time
 
-from peers import catalog_rows  # benchmarks/peers.py (the script dir is on sys.path)
+from peers import (  # benchmarks/peers.py (the script dir is on sys.path)
+    add_texts_flag,
+    catalog_rows,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_VIDEOS, TOP_K, CHUNK = 5000, 20, 10_000
@@ -262,13 +265,7 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=100_000, help="Unique sample videos.")
     parser.add_argument("--workers", type=int, default=1, help="Beam local workers (cores).")
     parser.add_argument("--naive-videos", type=int, default=2000, help="Videos for naive.")
-    parser.add_argument(
-        "--texts",
-        choices=("sample", "youtube", "netflix"),
-        default="sample",
-        help="Generated sample videos, or a real catalog's texts (../shared/data) "
-        "replicated with unique ids: the model trains on 5,000, predict reads --videos.",
-    )
+    add_texts_flag(parser)  # the model trains on 5,000 of them, predict reads --videos
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args()

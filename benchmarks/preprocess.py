@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 
+from peers import add_texts_flag  # benchmarks/peers.py (the script dir is on sys.path)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -116,13 +118,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="Beam local workers (cores).")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--catalog", help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--texts",
-        choices=("sample", "youtube", "netflix"),
-        default="sample",
-        help="Generated sample videos, or a real catalog's texts (../shared/data) "
-        "replicated with unique ids.",
-    )
+    add_texts_flag(parser)
     args = parser.parse_args()
     if args.child:
         return _child(args.child, args.catalog, args.workers)
