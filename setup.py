@@ -6,7 +6,7 @@ package with ``--setup_file ./setup.py`` on Dataflow, Flink and Spark.
 
 import pathlib
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 REQUIRES = [
     "apache-beam==2.77.0",
@@ -29,7 +29,7 @@ setup(
     long_description=pathlib.Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
-    packages=["pipelines", "transforms", "models"],
+    packages=find_packages(include=["pipelines*", "transforms*", "models*"]),
     package_data={"transforms": ["data/*.txt"], "pipelines": ["profiles/*.args"]},
     include_package_data=True,
     install_requires=REQUIRES,

@@ -43,7 +43,7 @@ def oov_share(data_dir: str) -> dict[str, float]:
     import tensorflow as tf
     import tensorflow_transform as tft
 
-    from models.data import shard_files
+    from models.text.data import shard_files
 
     full = tft.TFTransformOutput(data_dir).transformed_feature_spec()
     spec = {k: full[k] for k in ("video_id", "num_tokens", "num_oov_tokens")}
@@ -61,8 +61,8 @@ def test_scores(data_dir: str, hparams) -> tuple:
     exported SavedModel's ``sparse`` signature."""
     import tensorflow as tf
 
-    from models.data import make_dataset
-    from models.train import TrainConfig, load_training_data, train
+    from models.text.data import make_dataset
+    from models.text.train import TrainConfig, load_training_data, train
 
     data = load_training_data(data_dir)
     ids, scores, labels = [], [], []
@@ -80,7 +80,7 @@ def test_scores(data_dir: str, hparams) -> tuple:
 
 def run_catalog(name: str, args, work: str) -> dict:
     from models import metrics
-    from models.model import HParams
+    from models.text.model import HParams
 
     plain, bucketed = os.path.join(work, name), os.path.join(work, f"{name}-oov{args.buckets}")
     preprocess_catalog(name, plain)

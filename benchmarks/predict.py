@@ -58,10 +58,10 @@ class Clock:
 
 
 def build_project_model(work: str) -> None:
-    from models.model import HParams
-    from models.train import TrainConfig, train
+    from models.text.model import HParams
+    from models.text.train import TrainConfig, train
     from pipelines import cli, preprocess
-    from pipelines.sample_catalog import write_sample_catalog
+    from pipelines.tools.sample_catalog import write_sample_catalog
 
     small, pre = os.path.join(work, "small.jsonl.gz"), os.path.join(work, "pre")
     if not os.path.exists(small):  # --texts youtube|netflix wrote it already
@@ -169,7 +169,7 @@ def naive_dofn(export_dir: str):
 
 
 def _naive_text(line: str):
-    from pipelines.steps import raw_text
+    from pipelines.components.steps import raw_text
     from transforms.records import RecordError, RecordSchema, parse_json_object, to_canonical
 
     try:
@@ -272,7 +272,7 @@ def main() -> None:
     if args.child:
         return _child(args.child, args.work, args.workers, args.naive_videos)
     sys.path.insert(0, ROOT)
-    from pipelines.sample_catalog import write_sample_catalog
+    from pipelines.tools.sample_catalog import write_sample_catalog
 
     work = tempfile.mkdtemp(prefix="bench-predict-")
     catalog = os.path.join(work, "catalog.jsonl.gz")

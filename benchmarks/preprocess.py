@@ -32,7 +32,7 @@ def python_loop(catalog: str) -> int:
     process, no Beam, no vocabulary: the floor under the Beam job."""
     import tensorflow as tf
 
-    from pipelines.steps import raw_text
+    from pipelines.components.steps import raw_text
     from transforms.records import (
         RecordError,
         RecordSchema,
@@ -123,7 +123,7 @@ def main() -> None:
     if args.child:
         return _child(args.child, args.catalog, args.workers)
     sys.path.insert(0, ROOT)
-    from pipelines.sample_catalog import write_sample_catalog
+    from pipelines.tools.sample_catalog import write_sample_catalog
 
     catalog = os.path.join(tempfile.mkdtemp(prefix="bench-cat-"), "catalog.jsonl.gz")
     if args.texts == "sample":

@@ -70,8 +70,9 @@ def preprocess_catalog(name: str, out: str, extra: tuple = ()) -> dict:
     """Runs the preprocess job (``extra`` flags added) into ``out`` unless a finished
     run is already there."""
     from pipelines import cli, preprocess
+    from transforms.layout import PREPROCESS_REPORT_FILE
 
-    report_path = os.path.join(out, preprocess.REPORT_FILE)
+    report_path = os.path.join(out, PREPROCESS_REPORT_FILE)
     if os.path.exists(report_path):
         print(f"[{name}] reusing preprocess output in {out}")
         return json.loads(pathlib.Path(report_path).read_text("utf-8"))
@@ -83,7 +84,7 @@ def preprocess_catalog(name: str, out: str, extra: tuple = ()) -> dict:
 
 
 def train_project(name: str, out: str, hparams, tuning=None, with_job: bool = True) -> dict:
-    from models.train import TrainConfig, train
+    from models.text.train import TrainConfig, train
 
     with tempfile.TemporaryDirectory(prefix="quality-model-") as model_dir:
         summary = train(TrainConfig(out, model_dir, hparams, tuning))
@@ -154,7 +155,7 @@ def latest_records(name: str) -> dict[str, dict]:
     """One canonical record per video id, as the pipeline's Deduplicate keeps it."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipelines.options import CatalogOptions, record_schema
+    from pipelines.components.options import CatalogOptions, record_schema
     from transforms.records import RecordError, to_canonical
 
     options = PipelineOptions(CATALOGS[name])
@@ -294,8 +295,8 @@ def run_fasttext(data: dict) -> dict:
 
 
 def run_catalog(name: str, args: argparse.Namespace, work: str) -> dict:
-    from models.model import HParams
-    from models.tune import TuneConfig
+    from models.text.model import HParams
+    from models.text.tune import TuneConfig
 
     out = os.path.join(work, name)
     written = preprocess_catalog(name, out)["records"]["written_per_split"]

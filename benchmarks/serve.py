@@ -59,7 +59,7 @@ def _build(work: str) -> None:
 
 def catalog_records(path: str, videos: int) -> list[dict]:
     """Raw rows of a generated catalog that the intake accepts."""
-    from pipelines.sample_catalog import write_sample_catalog
+    from pipelines.tools.sample_catalog import write_sample_catalog
     from transforms.records import RecordError, RecordSchema, parse_json_object, to_canonical
 
     write_sample_catalog(path, videos=videos, seed=11)

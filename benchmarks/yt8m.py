@@ -5,8 +5,8 @@ classes), split by a hash of the video id (80/10/10, as the trainer).
   sklearn   one-vs-rest LogisticRegression on standardized concat(mean_rgb,
             mean_audio) for the classes with a train positive (others score 0);
             C tuned on eval GAP@20 fitting only the TUNE_CLASSES most frequent
-  others    ``models.av_train.train_av`` with SPECS; float16 weights and
-            checkpoint averaging via ``models.av_tools``, logistic+moe ensemble
+  others    ``models.av.train.train_av`` with SPECS; float16 weights and
+            checkpoint averaging via ``models.av.tools``, logistic+moe ensemble
 Test metrics: ``models.metrics``, thresholds tuned on eval. Throughput: the Beam
 predictor (``pipelines.predict.run`` on all shards, start-up and model load
 included) and sklearn (read + score + top-20), each pinned to ONE core. Each
@@ -98,7 +98,7 @@ def spec(name: str, epochs: int | None = None, holdout: int = 0) -> dict:
     extra = {"holdout_shards": holdout} if holdout else {}
     if name == "sklearn":
         return {"C_grid": list(C_GRID), "tune_classes": TUNE_CLASSES, "max_iter": 300, **extra}
-    from models.av_train import AVTrainParams
+    from models.av.train import AVTrainParams
 
     model, train = SPECS[name]
     train = {
@@ -148,7 +148,7 @@ def load_arrays(files: list[str] | None = None) -> tuple:
     import numpy as np
     import tensorflow as tf
 
-    from models import yt8m_data
+    from models.av import data as yt8m_data
 
     classes = yt8m_data.read_vocabulary(VOCABULARY).num_classes
     parse = lambda s: yt8m_data.parse_video_level(s, classes)  # noqa: E731
@@ -193,7 +193,8 @@ def part_sklearn_fit(args) -> dict:
     import numpy as np
     from sklearn.preprocessing import StandardScaler
 
-    from models import metrics, yt8m_data
+    from models import metrics
+    from models.av import data as yt8m_data
 
     files, held_out = shard_files(args.holdout_shards)
     ids, x, y = load_arrays(files)
@@ -286,7 +287,9 @@ def holdout_metrics(trained: str, files: list[str]) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from models import av_tools, metrics, yt8m_data
+    from models import metrics
+    from models.av import data as yt8m_data
+    from models.av import tools as av_tools
 
     source = av_tools.read_export(trained)
     serve = tf.saved_model.load(source.export_dir).signatures["features"]
@@ -312,7 +315,7 @@ def part_predict(args) -> dict:
 def _tool(name: str, source, out: str, **kwargs) -> dict:
     shutil.rmtree(out, ignore_errors=True)  # a failed earlier run may have left a model
     try:
-        from models import av_tools
+        from models.av import tools as av_tools
 
         return getattr(av_tools, name)(source, out, **kwargs)
     except Exception as err:  # noqa: BLE001 - models/av_tools is work in progress

@@ -216,7 +216,10 @@ class SparseDense(keras.layers.Layer):
         return config
 
 
-def sparse_input(input_dim: int, name: str = "bow") -> keras.Input:
+FEATURES = "bow"  # the name of every text model's sparse bag-of-words input
+
+
+def sparse_input(input_dim: int, name: str = FEATURES) -> keras.Input:
     """Sparse float32 ``keras.Input`` of shape ``(batch, input_dim)``."""
     if not _is_positive_int(input_dim):
         raise ValueError(

@@ -17,8 +17,8 @@ import tensorflow as tf
 import tf_keras as keras
 
 from models import checkpoints, metrics
-from models.data import FEATURES
-from models.model import loss_fn, probabilities
+from models.layers import FEATURES
+from models.losses import loss_fn, probabilities
 
 CHECKPOINTS = "checkpoints"  # under the work dir: best.h5 and epoch-NNN.h5
 HEADLINE = "gap@20"  # the metric that selects epochs, seeds and trials

@@ -12,8 +12,6 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from models.av_layers import MixtureOfExperts
-
 PRIOR_CLIP = 1e-6  # priors are clipped to [PRIOR_CLIP, 1 - PRIOR_CLIP]
 _EXPERT_MAX = 0.99  # gated MoE: the largest initial expert probability
 
@@ -45,10 +43,9 @@ def moe_output_biases(prior, num_mixtures: int, gated: bool) -> tuple[np.ndarray
 def init_output_bias(model: keras.Model, label_prior=None) -> keras.Model:
     """Sets the biases of ``model``'s ``logits`` head so that it predicts ``label_prior``.
 
-    A logistic head gets ``logit(prior)``; a MoE head ``moe_output_biases``
-    (the same bias for each of a class's experts), its output-gate bias minus
-    the gate's kernel term at that p, so that zero features give the prior
-    exactly (up to capped priors). Returns ``model``.
+    A logistic head gets ``logit(prior)``; a head with an ``init_prior(prior)``
+    method (``models.av.layers.MixtureOfExperts``) sets its own biases.
+    Returns ``model``.
     """
     if label_prior is None:
         return model
@@ -59,15 +56,8 @@ def init_output_bias(model: keras.Model, label_prior=None) -> keras.Model:
             f"label_prior must hold {model.output_shape[-1]} finite values. "
             f"Received: label_prior of shape {prior.shape}"
         )
-    if isinstance(head, MixtureOfExperts):
-        gated = head.output_context_gating
-        expert, gate = moe_output_biases(prior, head.num_mixtures, gated)
-        head.expert_bias.assign(np.repeat(expert, head.num_mixtures).astype("f4"))
-        if gated:  # cancel the gate's kernel term at the initial (pre-gate) p
-            share = head.num_mixtures / (head.num_mixtures + 1)
-            p = share / (1.0 + np.exp(-expert))
-            kernel = np.asarray(head.output_gate_kernel.numpy(), np.float64)
-            head.output_gate_bias.assign((gate - p @ kernel).astype("f4"))
+    if hasattr(head, "init_prior"):  # a head with its own parametrisation (MoE)
+        head.init_prior(prior)
     else:
         head.bias.assign(logit(prior).astype("f4"))
     return model

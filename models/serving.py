@@ -13,7 +13,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from models import export
+from models import artifacts
 
 
 class ModelMismatchError(RuntimeError):
@@ -29,9 +29,9 @@ class LoadedTagger:
         import transforms.text  # noqa: F401  (registers the tensorflow-text ops of the graph)
 
         self._model = tf.saved_model.load(export_dir)
-        self.labels = export.read_extra(export_dir, export.LABELS_FILE)
-        thresholds = export.read_extra(export_dir, export.THRESHOLDS_FILE)
-        self.card = export.read_extra(export_dir, export.CARD_FILE)
+        self.labels = artifacts.read_extra(export_dir, artifacts.LABELS_FILE)
+        thresholds = artifacts.read_extra(export_dir, artifacts.THRESHOLDS_FILE)
+        self.card = artifacts.read_extra(export_dir, artifacts.CARD_FILE)
         av = self.card.get("av") if self.card.get("features") == "yt8m" else None
         if av is None:  # the text model: raw text in, in one graph call
             self._raw = main = self._model.signatures["raw"]

@@ -47,7 +47,7 @@ def split_profile(argv: list[str]) -> tuple[str, list[str]]:
 
 
 def _sample(argv: list[str]) -> int:
-    from pipelines.sample_catalog import write_sample_catalog
+    from pipelines.tools.sample_catalog import write_sample_catalog
 
     parser = argparse.ArgumentParser(prog=f"{PROG} sample", description="Write the sample catalog.")
     parser.add_argument("--output", required=True, help="JSONL path (.gz to compress).")
@@ -88,9 +88,9 @@ def _boolean(text: str) -> bool:
 def _train_av(argv: list[str]) -> int:
     import dataclasses
 
-    from models.av_models import AV_HELP, AVParams
-    from models.av_train import AVTrainConfig, AVTrainParams, train_av
-    from pipelines.jobs import JobError
+    from models.av.train import AVTrainConfig, AVTrainParams, train_av
+    from models.av.zoo import AV_HELP, AVParams
+    from pipelines.components.jobs import JobError
     from transforms.splits import SplitConfig
 
     parser = argparse.ArgumentParser(
@@ -138,9 +138,9 @@ def _train(argv: list[str]) -> int:
     if features == "yt8m":
         return _train_av(argv)
 
-    from models.model import HELP, HParams
-    from models.train import TrainConfig, train
-    from pipelines.jobs import JobError
+    from models.text.model import HELP, HParams
+    from models.text.train import TrainConfig, train
+    from pipelines.components.jobs import JobError
 
     parser = argparse.ArgumentParser(prog=f"{PROG} train", description="Train the text tagger.")
     parser.add_argument("--data-dir", required=True, help="A preprocess --output-dir.")
@@ -156,7 +156,7 @@ def _train(argv: list[str]) -> int:
         raise JobError(str(err)) from None
     run_round = None
     if tuning and tuning.parallelism > 1:  # a round of trials side by side, on Beam
-        from pipelines.tune_trials import beam_rounds
+        from pipelines.components.tune_trials import beam_rounds
 
         run_round = beam_rounds(profile_args(profile), data_dir, model_dir, config.hparams)
     summary = train(config, run_round)
@@ -190,7 +190,7 @@ def _tune_flags(parser) -> None:
 
 
 def _pop_tuning(args: dict):
-    from models.tune import TuneConfig
+    from models.text.tune import TuneConfig
 
     enabled, profile = args.pop("tune"), args.pop("runner_profile")
     settings = {"trials": args.pop("trials"), "budget_minutes": args.pop("budget_minutes"),
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         _print_help()
         return 0
     command, rest = argv[0], argv[1:]
-    from pipelines.jobs import JobError
+    from pipelines.components.jobs import JobError
 
     try:
         if command == "sample":
@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         if command == "serve":
             return _serve(rest)
         if command in MODEL_COMMANDS:
-            from pipelines import model_commands
+            from pipelines.tools import model_commands
 
             return getattr(model_commands, MODEL_COMMANDS[command])(rest)
         if command in BEAM_COMMANDS:
@@ -332,10 +332,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _beam_help(command: str) -> int:
-    from pipelines import evaluate, options, tune_thresholds
+    from pipelines import tune_thresholds
+    from pipelines.components import options
+    from pipelines.evaluation.config import EvaluateOptions
 
     scoring = (
-        evaluate.EvaluateOptions,
+        EvaluateOptions,
         options.NightlyOptions,
         options.PredictOptions,
         options.CatalogOptions,

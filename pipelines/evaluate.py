@@ -4,7 +4,7 @@ ReadPredictions + (CatalogIntake -> PrepareText -> AssignSplits,
 exactly as preprocess assigns splits, but keeping the videos with empty text,
 which predict tags) -> JoinVideos (by ``video_id``) ->
 ComputeMetrics + ComputeCurves (mergeable ``CombineFn``s, one pass) -> WriteReport
-(``report.json``), then ``report.html`` with PNG plots (``pipelines/eval_report.py``).
+(``report.json``), then ``report.html`` with PNG plots (``pipelines/evaluation/report.py``).
 With ``--baseline`` a second predict output is joined too, both are scored on
 the videos they share, and the report adds per-metric and per-category deltas.
 Scores of labels outside a video's listed top-k count as 0 (below every listed
@@ -22,12 +22,19 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import eval_report, guards, jobs, publish, report
-from pipelines import options as flags
-from pipelines.catalog_io import WriteDeadLetters
-from pipelines.eval_curves import CurvesFn
-from pipelines.eval_join import COUNTS, EvaluatedVideos, tags_pattern
-from pipelines.eval_metrics import (
+from pipelines.components import guards, jobs, publish, report
+from pipelines.components import options as flags
+from pipelines.components.catalog_io import WriteDeadLetters
+from pipelines.components.publish import Publish, RunSettings
+from pipelines.evaluation import report as eval_report
+from pipelines.evaluation.config import (
+    EvaluateConfig,
+    config_from_options,
+    used_thresholds,
+)
+from pipelines.evaluation.curves import CurvesFn
+from pipelines.evaluation.join import COUNTS, EvaluatedVideos, tags_pattern
+from pipelines.evaluation.metrics import (
     CategoryFn,
     GapFn,
     VideoStatsFn,
@@ -35,12 +42,6 @@ from pipelines.eval_metrics import (
     ratio,
     rollup_item,
 )
-from pipelines.predict import THRESHOLDS_USED_FILE
-from pipelines.preprocess import PreprocessConfig
-from pipelines.publish import Publish, RunSettings
-from transforms.records import SPLITS, RecordSchema
-from transforms.splits import SplitConfig
-from transforms.text import TextConfig
 
 REPORT_FILE = "report.json"
 COUNT_KEYS = (
@@ -51,96 +52,6 @@ COUNT_KEYS = (
     "catalog_without_baseline",
 )
 PUBLISHED = (publish.DEAD_LETTERS, *eval_report.OUTPUT_FILES, REPORT_FILE)  # report last
-
-
-class EvaluateOptions(PipelineOptions):
-    """Scoring a predict output (with --catalog, --model-dir and --output-dir)."""
-
-    # --catalog (NightlyOptions) and --model-dir (PredictOptions) are reused: Beam
-    # parses every options class in one argparse parser, so a second definition breaks it.
-    @classmethod
-    def _add_argparse_args(cls, parser):
-        parser.add_argument("--predictions", help="A predict --output-dir (JSONL tags).")
-        parser.add_argument("--split", choices=SPLITS, help="Only this split (default: all).")
-        parser.add_argument(
-            "--binned", action="store_true", help="Histogram scores (bounded memory)."
-        )
-        parser.add_argument("--num-bins", type=int, default=1000, help="Bins for --binned.")
-        parser.add_argument(
-            "--baseline", help="Another predict --output-dir to compare with (e.g. the last model)."
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class EvaluateConfig:
-    predictions: str
-    catalog: str
-    output_dir: str
-    schema: RecordSchema = RecordSchema()
-    split: str | None = None
-    split_config: SplitConfig = SplitConfig()
-    text: TextConfig = TextConfig()
-    input_format: str = "auto"
-    num_bins: int = 1000
-    exact: bool = True
-    baseline: str | None = None
-    label_names: tuple = ()  # the model's labels (YouTube-8M catalogs hold class ids)
-    rollup: tuple | None = None  # (Taxonomy, method): metrics per generic category too
-    av_sizes: dict | None = None  # fusion models: AV-only videos are evaluated too
-    thresholds: dict = dataclasses.field(default_factory=dict)
-    baseline_thresholds: dict = dataclasses.field(default_factory=dict)
-
-    def sources(self) -> dict[str, str]:
-        """Predict outputs to join: ``predictions`` and, if any, ``baseline``."""
-        found = {"predictions": self.predictions, "baseline": self.baseline}
-        return {name: path for name, path in found.items() if path}
-
-
-def config_from_options(options: PipelineOptions) -> EvaluateConfig:
-    opts, catalog = options.view_as(EvaluateOptions), options.view_as(flags.CatalogOptions)
-    labelled = options.view_as(flags.NightlyOptions).catalog
-    model_dir = options.view_as(flags.PredictOptions).model_dir
-    output_dir = options.view_as(flags.OutputOptions).output_dir
-    jobs.require(opts.predictions and labelled and output_dir,
-                 "--predictions, --catalog and --output-dir are required")  # fmt: skip
-    jobs.require(opts.num_bins >= 1, "--num-bins must be >= 1")
-    yt8m = ".tfrecord" in labelled
-    jobs.require(model_dir or not yt8m, "a YouTube-8M catalog needs --model-dir (label names)")
-    try:
-        text, schema, model = TextConfig(), flags.record_schema(options), {}
-        if model_dir:
-            model = _model_facts(options, model_dir)
-            mapped = catalog.field or catalog.list_separator or catalog.label_map
-            text, schema = model.pop("text", text), schema if mapped else model.pop("schema")
-        return EvaluateConfig(
-            predictions=opts.predictions, catalog=labelled, output_dir=output_dir,
-            schema=schema, split=opts.split, split_config=flags.split_config(options), text=text,
-            input_format="yt8m" if yt8m else catalog.input_format, num_bins=opts.num_bins,
-            exact=not opts.binned, baseline=opts.baseline, label_names=model.get("labels", ()),
-            rollup=model.get("rollup"), av_sizes=model.get("av_sizes"),
-        )  # fmt: skip
-    except (ValueError, OSError) as err:
-        raise jobs.JobError(str(err).splitlines()[0]) from None
-
-
-def _model_facts(options, model_dir: str) -> dict:
-    """Text settings, schema, labels and roll-up (``--rollup``) of the model."""
-    from models import export
-    from pipelines.predict import rollup_config
-
-    export_dir = FileSystems.join(model_dir, "saved_model")
-    labels = tuple(export.read_extra(export_dir, export.LABELS_FILE))
-    facts = {"labels": labels, "schema": RecordSchema()}
-    config_file = FileSystems.join(export_dir, export.EXTRA_DIR, export.PREPROCESS_CONFIG_FILE)
-    if FileSystems.exists(config_file):
-        trained = export.read_extra(export_dir, export.PREPROCESS_CONFIG_FILE)
-        trained = jobs.from_jsonable(PreprocessConfig, trained)
-        facts |= {"text": trained.text, "schema": trained.schema,
-                  "av_sizes": trained.transform.av_sizes}  # fmt: skip
-    rollup = rollup_config(options, export_dir)
-    if rollup is not None:
-        facts["rollup"] = (rollup.load(labels), rollup.method)
-    return facts
 
 
 def _scores(metrics, thresholds: dict) -> dict:
@@ -281,9 +192,3 @@ def run(argv: list[str] | None = None) -> dict:
     if publish.run_pipeline(p, staging(config), settings.wait, "evaluate") is None:
         return {"submitted": config.output_dir}
     return report.read_json(FileSystems.join(config.output_dir, REPORT_FILE))
-
-
-def used_thresholds(predictions: str) -> dict:
-    """The per-category thresholds a predict run applied (``{}`` if it did not say)."""
-    path = FileSystems.join(predictions, THRESHOLDS_USED_FILE)
-    return report.read_json(path) if FileSystems.exists(path) else {}

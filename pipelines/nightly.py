@@ -8,7 +8,7 @@ video) and the run history live in ``--state-dir``::
     state-dir/CURRENT                        the run_id of the published table
     state-dir/history.jsonl                  one report per successful run
 
-A run holds ``state-dir/LOCK`` (``pipelines/locks.py``) from launch to publish,
+A run holds ``state-dir/LOCK`` (``pipelines/components/locks.py``) from launch to publish,
 so two runs never race. It writes a new table beside the old one, and the
 graph's last step swaps ``CURRENT`` (a write-to-temp and rename of one small
 file) only if ``CURRENT`` still names the table the run started from, and only
@@ -33,16 +33,30 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from models import export
-from pipelines import guards, jobs, locks, predict, publish, report
-from pipelines.catalog_io import WriteDeadLetters
-from pipelines.inference import RunInference
-from pipelines.intake import CatalogIntake
-from pipelines.options import CatalogOptions, NightlyOptions, OutputOptions, PredictOptions
-from pipelines.progress import Progress
-from pipelines.publish import Publish
-from pipelines.steps import raw_text
-from pipelines.tags import ToTags, content_hash
+from models import artifacts
+from pipelines.components import guards, jobs, locks, publish, report
+from pipelines.components.catalog_io import WriteDeadLetters
+from pipelines.components.intake import CatalogIntake
+from pipelines.components.options import (
+    CatalogOptions,
+    NightlyOptions,
+    OutputOptions,
+    PredictOptions,
+)
+from pipelines.components.progress import Progress
+from pipelines.components.publish import Publish
+from pipelines.components.scoring import (
+    PUBLISHED,
+    REPORT_FILE,
+    PredictConfig,
+    TagVideos,
+    check_model,
+    config_from_options,
+    tagging_report,
+    thresholds_for,
+)
+from pipelines.components.steps import raw_text
+from pipelines.components.tags import ToTags, content_hash
 
 CURRENT = "CURRENT"
 HISTORY = "history.jsonl"
@@ -136,7 +150,7 @@ def with_fingerprint(record: dict) -> dict:
 class NightlyRun:
     """One nightly run: the predict settings, the state dir and where it starts from."""
 
-    predict: predict.PredictConfig
+    predict: PredictConfig
     state_dir: str
     run_id: str
     started_from: str | None  # the run_id CURRENT named at launch (None: first run)
@@ -151,24 +165,22 @@ def build_pipeline(p, run: NightlyRun) -> None:
     """Adds the nightly graph; the new table goes to ``tables/<run_id>`` and the
     graph's last step (``PublishNightly``) publishes it."""
     config = run.predict
-    labels = export.read_extra(config.export_dir, export.LABELS_FILE)
-    version = export.read_extra(config.export_dir, export.CARD_FILE)["model_version"]
+    labels = artifacts.read_extra(config.export_dir, artifacts.LABELS_FILE)
+    version = artifacts.read_extra(config.export_dir, artifacts.CARD_FILE)["model_version"]
     intake = p | "Intake" >> CatalogIntake(config.input, config.schema, config.input_format)
     fingerprinted = intake.records | "Fingerprint" >> beam.Map(with_fingerprint)
     table = _read_table(p, _table_of(run.state_dir, run.started_from))
     split = (fingerprinted, table) | "SelectChanged" >> SelectChanged(version)
     to_tag = split.tag | "DropKind" >> beam.Map(lambda kind_record: kind_record[1])
-    scores, failed, tokens = to_tag | "RunInference" >> RunInference(predict.handler(config))
-    thresholds = predict.thresholds_for(config, labels)
-    to_tags = ToTags(labels, thresholds, config.top_k, version, config.tagged_at, True)
-    tagged = scores | "ToTags" >> beam.ParDo(to_tags)
+    thresholds = thresholds_for(config, labels)
+    to_tags = ToTags(labels, thresholds, config.top_k, version, config.tagged_at, hashes=True)
+    tagged = to_tag | "Tag" >> TagVideos(config, to_tags, "nightly")
     _ = intake.read | "ProgressRead" >> Progress("nightly", "read")
-    _ = tagged | "ProgressTagged" >> Progress("nightly", "tagged")
-    new_table = (split.keep, tagged) | "MergeTable" >> beam.Flatten()
-    dead = (intake.dead_letters, failed) | "FlattenDead" >> beam.Flatten()
+    new_table = (split.keep, tagged.rows) | "MergeTable" >> beam.Flatten()
+    dead = (intake.dead_letters, tagged.failed) | "FlattenDead" >> beam.Flatten()
     written = [
         _write_rows(new_table, FileSystems.join(run.table_dir, "part"), "Table"),
-        _write_rows(tagged, FileSystems.join(config.staging_dir, "tags", "part"), "Tagged"),
+        _write_rows(tagged.rows, FileSystems.join(config.staging_dir, "tags", "part"), "Tagged"),
         dead | "WriteDeadLetters" >> WriteDeadLetters(config.staging_dir),
     ]
     stats = report.intake_stats(intake.read, intake.duplicates, dead) + [
@@ -177,10 +189,10 @@ def build_pipeline(p, run: NightlyRun) -> None:
         split.deleted | "CountDeleted" >> report.count_as(("videos", "deleted")),
         new_table | "CountTable" >> report.count_as(("videos", "in_table")),
         table | "CountLive" >> report.count_as(("videos", "live")),
-        tokens,
-        *report.tagged_stats(tagged),
+        *tagged.stats,
     ]
-    action = PublishNightly(run, version)
+    used = dict(zip(labels, thresholds.tolist(), strict=True))
+    action = PublishNightly(run, version, used)
     _ = (
         stats
         | "FlattenStats" >> beam.Flatten()
@@ -194,22 +206,22 @@ class PublishNightly:
     report, then ``CURRENT`` swapped to the new table (only if it still names the
     table this run started from), the history, pruning, and the lock released."""
 
-    def __init__(self, run: NightlyRun, version: str):
-        self._run, self._version = run, version
+    def __init__(self, run: NightlyRun, version: str, thresholds_used: dict):
+        self._run, self._version, self._thresholds = run, version, thresholds_used
 
     def __call__(self, stats: dict) -> dict:
         run, config = self._run, self._run.predict
         if current_run_id(run.state_dir) != run.run_id:  # else a retry after the swap
             try:
                 publish.publish_once(
-                    config.staging_dir, config.output_dir, predict.PUBLISHED,
+                    config.staging_dir, config.output_dir, PUBLISHED,
                     lambda: self.report(stats),
                 )  # fmt: skip
             except guards.PublishRefused:
                 locks.release(run.state_dir, run.run_id)
                 raise
             _swap_current(run.state_dir, run.run_id)
-        payload = report.read_json(FileSystems.join(config.output_dir, predict.REPORT_FILE))
+        payload = report.read_json(FileSystems.join(config.output_dir, REPORT_FILE))
         _append_history(run.state_dir, payload)
         _prune_tables(run.state_dir, run.run_id)
         locks.release(run.state_dir, run.run_id)
@@ -218,33 +230,24 @@ class PublishNightly:
     def refusal(self, stats: dict, payload: dict) -> str | None:
         run, records = self._run, payload["records"]
         live, deleted = stats.get("videos", {}).get("live", 0), payload["videos"]["deleted"]
-        dead_dir = FileSystems.join(run.predict.staging_dir, publish.DEAD_LETTERS)
         moved = current_run_id(run.state_dir)
         if moved != run.started_from:
             return (f"refusing to publish: CURRENT moved from {run.started_from} to {moved} "
                     "during this run (another run published); rerun to start from it")  # fmt: skip
         if records["in"] == 0:
             return guards.empty_catalog_refusal(live, run.predict.run.guards)
-        return guards.deletion_refusal(live, deleted, run.predict.run.guards) or (
-            guards.dead_letter_refusal(
-                records["in"], payload["dead_letters"], run.predict.run.guards, dead_dir
-            )
-        )
+        return guards.deletion_refusal(live, deleted, run.predict.run.guards)
 
     def report(self, stats: dict) -> tuple[dict, str | None]:
         run, videos = self._run, stats.get("videos", {})
         kinds = ("new", "changed", "unchanged", "deleted", "in_table")
-        payload = {
-            "run_id": run.run_id,
-            "videos": {k: videos.get(k, 0) for k in kinds},
-            "records": report.record_counts(stats, unchanged=videos.get("unchanged", 0)),
-            "dead_letters": stats.get("dead_letters", {}),
-            "model_version": self._version,
-            "previous_table": _table_of(run.state_dir, run.started_from),
-            "retrain": run.retrain,
-            "run_seconds": run.predict.run.seconds(),
-        }
-        return payload, self.refusal(stats, payload)
+        payload, dead_letter_refusal = tagging_report(
+            run.predict, stats, self._version, self._thresholds,
+            run_id=run.run_id, videos={k: videos.get(k, 0) for k in kinds},
+            unchanged=videos.get("unchanged", 0),
+            previous_table=_table_of(run.state_dir, run.started_from), retrain=run.retrain,
+        )  # fmt: skip
+        return payload, self.refusal(stats, payload) or dead_letter_refusal
 
 
 def _swap_current(state_dir: str, run_id: str) -> None:
@@ -306,13 +309,13 @@ def launch(options: PipelineOptions, argv: list[str], run_id: str) -> NightlyRun
     records against the guards, and the model."""
     nightly, decision = options.view_as(NightlyOptions), None
     if _due_for_retrain(nightly):
-        from pipelines.retrain import retrain
+        from pipelines.components.retrain import retrain
 
         work = FileSystems.join(nightly.state_dir, "candidates", run_id)
         model_dir = options.view_as(PredictOptions).model_dir
         decision = retrain(argv, nightly.catalog, model_dir, work,
                            nightly.gap_tolerance)  # fmt: skip
-    config = predict.config_from_options(options)
+    config = config_from_options(options)
     jobs.prepare_output_dir(config.output_dir, (publish.STAGING,))
     started_from = current_run_id(nightly.state_dir)
     dead_dir = FileSystems.join(config.staging_dir, publish.DEAD_LETTERS)
@@ -323,7 +326,7 @@ def launch(options: PipelineOptions, argv: list[str], run_id: str) -> NightlyRun
         refusal = guards.empty_catalog_refusal(live, config.run.guards)
         if refusal is not None:
             raise guards.PublishRefused(refusal)
-    predict.check_model(config.export_dir)
+    check_model(config.export_dir)
     return NightlyRun(config, nightly.state_dir, run_id, started_from, decision)
 
 
@@ -350,6 +353,6 @@ def run(argv: list[str] | None = None) -> dict:
         raise
     if result is None:
         return {"submitted": job.predict.output_dir, "run_id": run_id}
-    payload = report.read_json(FileSystems.join(job.predict.output_dir, predict.REPORT_FILE))
+    payload = report.read_json(FileSystems.join(job.predict.output_dir, REPORT_FILE))
     logging.info("nightly done: %s", payload["videos"])
     return payload

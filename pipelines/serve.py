@@ -31,10 +31,11 @@ import time
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines import jobs
-from pipelines.catalog_io import EMPTY_TEXT
-from pipelines.steps import raw_text  # as predict feeds the graph: tags joined by "|"
-from pipelines.tags import TagRows
+from models import artifacts
+from pipelines.components import jobs
+from pipelines.components.catalog_io import EMPTY_TEXT
+from pipelines.components.steps import raw_text
+from pipelines.components.tags import TagRows
 from transforms.records import RecordError, RecordSchema, to_canonical
 
 PROG = "catalog-tagger serve"
@@ -67,14 +68,13 @@ class Tagger:
     """The model behind the endpoint: source rows in, predict's output rows out."""
 
     def __init__(self, model_dir: str, top_k: int = 20):
-        from models import export
 
         self.model = load_model(model_dir)
         export_dir = self.model.export_dir
         self.schema = model_schema(export_dir)
         self.version = self.model.model_version()
         # float64 from the file, as predict reads them (LoadedTagger keeps float32)
-        tuned = export.read_extra(export_dir, export.THRESHOLDS_FILE)
+        tuned = artifacts.read_extra(export_dir, artifacts.THRESHOLDS_FILE)
         thresholds = [tuned[name] for name in self.model.labels]
         self._rows = TagRows(self.model.labels, thresholds, top_k, self.version)
         self.model.score_raw([""], [""], [""])  # warm-up: the first call is slower
@@ -109,7 +109,7 @@ def load_model(model_dir: str):
     """The export as a ``LoadedTagger``; a one-line JobError when it cannot serve."""
     from models.serving import LoadedTagger, ModelMismatchError
 
-    export_dir = FileSystems.join(model_dir, "saved_model")
+    export_dir = FileSystems.join(model_dir, artifacts.SAVED_MODEL_DIR)
     jobs.require(FileSystems.exists(export_dir), f"no exported model in {model_dir!r}")
     try:
         model = LoadedTagger(export_dir)
@@ -129,13 +129,12 @@ def load_model(model_dir: str):
 
 def model_schema(export_dir: str) -> RecordSchema:
     """The record schema the model was trained with (predict's default)."""
-    from models import export
-    from pipelines.preprocess import PreprocessConfig
+    from pipelines.components.preprocessing import PreprocessConfig
 
-    path = FileSystems.join(export_dir, export.EXTRA_DIR, export.PREPROCESS_CONFIG_FILE)
+    path = FileSystems.join(export_dir, artifacts.EXTRA_DIR, artifacts.PREPROCESS_CONFIG_FILE)
     if not FileSystems.exists(path):
         return RecordSchema()
-    trained = export.read_extra(export_dir, export.PREPROCESS_CONFIG_FILE)
+    trained = artifacts.read_extra(export_dir, artifacts.PREPROCESS_CONFIG_FILE)
     return jobs.from_jsonable(PreprocessConfig, trained).schema
 
 

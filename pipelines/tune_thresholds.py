@@ -23,7 +23,9 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from models import metrics
-from pipelines import evaluate, jobs, report
+from pipelines.components import jobs, report
+from pipelines.evaluation.config import EvaluateConfig, config_from_options
+from pipelines.evaluation.join import EvaluatedVideos, tags_pattern
 
 THRESHOLDS_FILE = "thresholds.json"
 
@@ -86,9 +88,9 @@ def _payload(rows: list[dict], videos: int, settings: dict) -> str:
     return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False)
 
 
-def build_pipeline(p, config: evaluate.EvaluateConfig, settings: dict) -> None:
+def build_pipeline(p, config: EvaluateConfig, settings: dict) -> None:
     """Adds the tuning graph to ``p``; writes ``thresholds.json`` into ``output_dir``."""
-    joined = p | "EvaluatedVideos" >> evaluate.EvaluatedVideos(config)
+    joined = p | "EvaluatedVideos" >> EvaluatedVideos(config)
     videos = beam.pvalue.AsSingleton(
         joined["predictions"] | "CountVideos" >> beam.combiners.Count.Globally()
     )
@@ -109,7 +111,7 @@ def build_pipeline(p, config: evaluate.EvaluateConfig, settings: dict) -> None:
 def run(argv: list[str] | None = None) -> dict:
     """Parses flags, tunes, returns the thresholds file's content."""
     options = PipelineOptions(argv)
-    config = evaluate.config_from_options(options)
+    config = config_from_options(options)
     min_precision = options.view_as(TuneOptions).min_precision
     jobs.require(
         min_precision is None or 0.0 < min_precision <= 1.0,
@@ -117,9 +119,9 @@ def run(argv: list[str] | None = None) -> dict:
     )
     jobs.require(not config.baseline, "tune-thresholds takes no --baseline")
     config = dataclasses.replace(config, split=config.split or "eval")
-    jobs.require_input(evaluate.tags_pattern(config.predictions))
+    jobs.require_input(tags_pattern(config.predictions))
     jobs.require_input(config.catalog)
-    from pipelines.predict import REPORT_FILE
+    from pipelines.components.scoring import REPORT_FILE
 
     predict_report = FileSystems.join(config.predictions, REPORT_FILE)
     found = FileSystems.exists(predict_report)

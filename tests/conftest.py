@@ -56,7 +56,7 @@ def shared_data() -> pathlib.Path:
 @pytest.fixture(scope="session")
 def sample_catalog(tmp_path_factory) -> pathlib.Path:
     """800 unique sample videos (plus the sample's duplicates and bad lines)."""
-    from pipelines.sample_catalog import write_sample_catalog
+    from pipelines.tools.sample_catalog import write_sample_catalog
 
     path = tmp_path_factory.mktemp("sample") / "catalog.jsonl"
     write_sample_catalog(str(path), videos=800, seed=7)
@@ -77,8 +77,8 @@ def sample_preprocessed(sample_catalog, tmp_path_factory) -> pathlib.Path:
 @pytest.fixture(scope="session")
 def sample_model(sample_preprocessed, tmp_path_factory):
     """``(model_dir, summary)`` of a small model trained on the sample."""
-    from models.model import HParams
-    from models.train import TrainConfig, train
+    from models.text.model import HParams
+    from models.text.train import TrainConfig, train
 
     model_dir = tmp_path_factory.mktemp("sample_model")
     # two seeds and the refit: the exported ensemble goes through every parity test

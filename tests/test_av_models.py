@@ -1,4 +1,4 @@
-"""Value tests for models.av_layers and models.av_models (YouTube-8M model zoo)."""
+"""Value tests for models.av.layers and models.av.zoo (YouTube-8M model zoo)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from models.av_layers import ContextGating, FrameMask, MixtureOfExperts, NetVLAD, StoredDense
-from models.av_models import (
+from models.av.layers import ContextGating, FrameMask, MixtureOfExperts, NetVLAD, StoredDense
+from models.av.zoo import (
     AV_HELP,
     MODELS,
     AVParams,

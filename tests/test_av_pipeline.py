@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import av_train, yt8m_data
-from models.train import predict_scores
+from models.av import data as yt8m_data
+from models.av import train as av_train
+from models.text.train import predict_scores
 from pipelines import cli, evaluate, predict
 
 CLASSES = 12

@@ -1,4 +1,4 @@
-"""Value tests for models.av_tools: compress, checkpoint averaging, ensembles (+ their CLI)."""
+"""Value tests for models.av.tools: compress, checkpoint averaging, ensembles (+ their CLI)."""
 
 from __future__ import annotations
 
@@ -12,19 +12,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import (
-    av_ensemble,
-    av_export,
-    av_tools,
-    av_train,
-    checkpoints,
-    export,
-    metrics,
-    yt8m_data,
-)
-from models.av_models import AVParams, model_weights_mb
-from pipelines import model_commands
-from pipelines.jobs import JobError
+from models import artifacts, checkpoints, metrics
+from models.av import data as yt8m_data
+from models.av import ensemble as av_ensemble
+from models.av import export as av_export
+from models.av import tools as av_tools
+from models.av import train as av_train
+from models.av.zoo import AVParams, model_weights_mb
+from pipelines.components.jobs import JobError
+from pipelines.tools import model_commands
 
 CLASSES = 12
 
@@ -64,7 +60,7 @@ def _eval_batch(data: str) -> dict:
 
 @functools.cache
 def _loaded(model_dir: str):
-    return tf.saved_model.load(os.path.join(model_dir, av_train.SAVED_MODEL_DIR))
+    return tf.saved_model.load(os.path.join(model_dir, artifacts.SAVED_MODEL_DIR))
 
 
 def _probabilities(model_dir: str, inputs: dict, signature: str = "features") -> np.ndarray:
@@ -81,7 +77,7 @@ def test_compress_halves_weights_and_keeps_gap(video, compressed):
     assert abs(report["gap_change"]) <= 0.001
     assert report["eval"]["float32"]["gap@20"] > 0.3
     assert report["saved_model_mb"]["float16"] < report["saved_model_mb"]["float32"]
-    card = export.read_extra(os.path.join(out, "saved_model"), export.CARD_FILE)
+    card = artifacts.read_extra(os.path.join(out, "saved_model"), artifacts.CARD_FILE)
     assert card["av"]["compressed_from"]["model_dir"] == video["a"]
     assert card["av"]["params"]["weight_dtype"] == card["av"]["weight_dtype"] == "float16"
     assert os.path.exists(os.path.join(out, av_tools.REPORTS["compress"]))
@@ -89,7 +85,7 @@ def test_compress_halves_weights_and_keeps_gap(video, compressed):
 
 def test_compressed_model_is_float16_and_close(video, compressed):
     out = compressed["dir"]
-    card = export.read_extra(os.path.join(out, "saved_model"), export.CARD_FILE)
+    card = artifacts.read_extra(os.path.join(out, "saved_model"), artifacts.CARD_FILE)
     model = av_train.build(av_train.config_from_card(card, out), CLASSES)
     checkpoints.load_weights(model, os.path.join(out, "checkpoints", "best.h5"))
     kernels = [w.dtype for w in model.weights if "kernel" in w.name]
@@ -126,7 +122,7 @@ def test_average_of_two_checkpoints_is_their_mean(video, tmp_path):
     assert set(report["eval"]["checkpoints"]) == {"epoch-002", "epoch-003"}
     gaps = report["eval"]["averaged"]["gap@20"], report["eval"]["best_single"]["gap@20"]
     assert report["gap_change"] == pytest.approx(gaps[0] - gaps[1])
-    card = export.read_extra(os.path.join(out, "saved_model"), export.CARD_FILE)
+    card = artifacts.read_extra(os.path.join(out, "saved_model"), artifacts.CARD_FILE)
     assert card["av"]["averaged_epochs"] == [2, 3]
     config = av_train.config_from_card(card, out)
     weights = []
@@ -145,7 +141,7 @@ def test_epoch_checkpoints_hold_the_weights_only(video):
     """No Adam slots: each epoch file is about the weights' size (Adam state would be 3x)."""
     available = av_tools.epoch_checkpoints(video["a"])
     assert list(available) == [1, 2, 3] and all(p.endswith(".h5") for p in available.values())
-    card = export.read_extra(os.path.join(video["a"], "saved_model"), export.CARD_FILE)
+    card = artifacts.read_extra(os.path.join(video["a"], "saved_model"), artifacts.CARD_FILE)
     model = av_train.build(av_train.config_from_card(card, video["a"]), CLASSES)
     weights_bytes = model_weights_mb(model) * 2**20
     for path in available.values():
@@ -161,7 +157,7 @@ def test_epoch_checkpoints_hold_the_weights_only(video):
 def test_older_tf_format_epoch_checkpoints_still_average(video, tmp_path):
     model_dir = tmp_path / "old"
     shutil.copytree(video["a"], model_dir, ignore=shutil.ignore_patterns("epoch-*"))
-    card = export.read_extra(os.path.join(video["a"], "saved_model"), export.CARD_FILE)
+    card = artifacts.read_extra(os.path.join(video["a"], "saved_model"), artifacts.CARD_FILE)
     model = av_train.build(av_train.config_from_card(card, video["a"]), CLASSES)
     for epoch, path in av_tools.epoch_checkpoints(video["a"]).items():
         checkpoints.load_weights(model, path)
@@ -203,7 +199,7 @@ def test_ensemble_weights_one_zero_is_model_a(video, tmp_path):
     )
     members = report["eval"]["members"]
     assert report["eval"]["ensemble"]["gap@20"] == pytest.approx(members[0]["gap@20"], abs=1e-9)
-    card = export.read_extra(os.path.join(out, "saved_model"), export.CARD_FILE)
+    card = artifacts.read_extra(os.path.join(out, "saved_model"), artifacts.CARD_FILE)
     assert card["av"]["ensemble"]["weights"] == [1.0, 0.0]
     assert [m["model_dir"] for m in card["av"]["ensemble"]["members"]] == [video["a"], video["b"]]
 
@@ -254,11 +250,11 @@ def test_tune_weights_coordinate_ascent_beats_members():
 
 
 def test_ensemble_refuses_mismatched_members(video, tmp_path):
-    extra = os.path.join(video["b"], "saved_model", export.EXTRA_DIR)
-    other = tmp_path / "shuffled" / "saved_model" / export.EXTRA_DIR
+    extra = os.path.join(video["b"], "saved_model", artifacts.EXTRA_DIR)
+    other = tmp_path / "shuffled" / "saved_model" / artifacts.EXTRA_DIR
     shutil.copytree(extra, other)
-    labels = export.read_extra(os.path.dirname(str(other)), export.LABELS_FILE)
-    (other / export.LABELS_FILE).write_text("".join(f"{x}\n" for x in labels[::-1]))
+    labels = artifacts.read_extra(os.path.dirname(str(other)), artifacts.LABELS_FILE)
+    (other / artifacts.LABELS_FILE).write_text("".join(f"{x}\n" for x in labels[::-1]))
     out = str(tmp_path / "o")
     with pytest.raises(JobError, match="different labels"):
         av_tools.ensemble([video["a"], str(tmp_path / "shuffled")], out)
@@ -284,7 +280,7 @@ def _untrained_frame_model(root, data: str) -> str:
     )
     labels = av_train.label_names(config)
     card = av_train.model_card(config, labels, {})
-    export_dir = os.path.join(config.model_dir, av_train.SAVED_MODEL_DIR)
+    export_dir = os.path.join(config.model_dir, artifacts.SAVED_MODEL_DIR)
     model = av_train.build(config, CLASSES)
     av_export.export_av_model(export_dir, model, labels, [0.5] * CLASSES, card)
     return config.model_dir
@@ -296,9 +292,9 @@ def test_frame_level_ensemble_reads_each_members_frames(tmp_path, capsys):
     model = _untrained_frame_model(tmp_path, data)
     short = tmp_path / "short" / "saved_model"  # the same model, reading 4 frames at most
     shutil.copytree(os.path.join(model, "saved_model"), short)
-    card = export.read_extra(str(short), export.CARD_FILE)
+    card = artifacts.read_extra(str(short), artifacts.CARD_FILE)
     card["av"]["max_frames"] = 4
-    (short / export.EXTRA_DIR / export.CARD_FILE).write_text(json.dumps(card))
+    (short / artifacts.EXTRA_DIR / artifacts.CARD_FILE).write_text(json.dumps(card))
     ens = str(tmp_path / "ens")
     argv = ["--model-dir", model, "--model-dir", str(short.parent), "--output-dir", ens]
     assert model_commands.ensemble_main([*argv, "--weights", "1,1"]) == 0
@@ -314,7 +310,7 @@ def test_frame_level_ensemble_reads_each_members_frames(tmp_path, capsys):
     examples = next(iter(tf.data.TFRecordDataset(data).batch(32)))
     served = _loaded(ens).signatures["serving_default"](examples=examples)["probabilities"]
     np.testing.assert_allclose(served, ensembled, atol=1e-6)
-    saved = export.read_extra(os.path.join(ens, "saved_model"), export.CARD_FILE)
+    saved = artifacts.read_extra(os.path.join(ens, "saved_model"), artifacts.CARD_FILE)
     assert saved["av"]["frame_level"] and saved["av"]["max_frames"] == 8
 
 

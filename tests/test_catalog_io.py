@@ -11,7 +11,13 @@ from apache_beam.io.filesystem import FileMetadata
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.catalog_io import ReadCatalog, _csv_rows, _jsonl_rows, file_format, split_ranges
+from pipelines.components.catalog_io import (
+    ReadCatalog,
+    _csv_rows,
+    _jsonl_rows,
+    file_format,
+    split_ranges,
+)
 from tests.conftest import local_options
 from transforms.records import RecordSchema
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines import cli
-from pipelines.sample_catalog import write_sample_catalog
+from pipelines.tools.sample_catalog import write_sample_catalog
 
 
 def test_local_profile_is_offline_and_overridable():

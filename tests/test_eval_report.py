@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from pipelines import eval_report
+from pipelines.evaluation import report as eval_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EVIL = "<script>alert('x')</script>&co"
@@ -251,7 +251,7 @@ def test_category_deltas_computed_when_deltas_missing(tmp_path):
 
 
 def test_rollup_level_rendered_when_present():
-    from pipelines.eval_report import render_html
+    from pipelines.evaluation.report import render_html
 
     level = {
         "metrics": {"gap@20": 0.8765},

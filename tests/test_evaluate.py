@@ -14,8 +14,11 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from models import metrics
-from pipelines import cli, eval_metrics, evaluate
-from pipelines.sample_catalog import generate_lines
+from pipelines import cli, evaluate
+from pipelines.evaluation import metrics as eval_metrics
+from pipelines.evaluation.config import EvaluateConfig
+from pipelines.evaluation.join import EvaluatedVideos
+from pipelines.tools.sample_catalog import generate_lines
 from tests.conftest import latest_records, local_options
 from transforms.splits import SplitConfig, group_split
 from transforms.text import TextConfig
@@ -109,11 +112,11 @@ def test_test_split_matches_preprocess_and_training(
     empty_ids = {r["video_id"] for r in rows if r.get("empty_text")}
     empty_test = {v for v in empty_ids if group_split([(v, None)], SplitConfig()) == "test"}
     expected_ids = trained_ids | empty_test
-    config = evaluate.EvaluateConfig(
+    config = EvaluateConfig(
         str(predictions), str(sample_catalog), "unused", split="test", text=TextConfig()
     )
     with TestPipeline(options=local_options()) as p:
-        videos = p | evaluate.EvaluatedVideos(config)
+        videos = p | EvaluatedVideos(config)
         assert_that(
             videos["predictions"] | "Ids" >> beam.Map(lambda video: video[0]),
             equal_to(sorted(expected_ids)),

@@ -8,7 +8,9 @@ import json
 
 import pytest
 
-from pipelines import cli, eval_report, evaluate, publish
+from pipelines import cli, evaluate
+from pipelines.components import publish
+from pipelines.evaluation import report as eval_report
 from tests.test_evaluate import _catalog_labels
 
 

@@ -194,7 +194,7 @@ def test_transform_config_validation(kwargs):
 def test_oov_noise_swaps_known_words_for_the_bucket_tft_hashes_them_to(tfidf_run):
     import tensorflow as tf
 
-    from models.data import FEATURES, oov_bucket_ids, with_oov_noise
+    from models.text.data import FEATURES, oov_bucket_ids, with_oov_noise
 
     output, rows = tfidf_run
     assert output.vocabulary_size_by_name(TOKENS_VOCAB) == 3  # so unseen words offset by 3 too

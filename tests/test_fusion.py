@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.data import make_dataset
-from models.model import HParams
-from models.train import TrainConfig, load_training_data, predict_scores, train
-from pipelines import cli, predict, preprocess, tags
+from models.text.data import make_dataset
+from models.text.model import HParams
+from models.text.train import TrainConfig, load_training_data, predict_scores, train
+from pipelines import cli, predict, preprocess
+from pipelines.components import tags
 
 CATEGORIES = ("Cooking", "Gaming", "Music", "Travel")
 WORDS = {

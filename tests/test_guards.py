@@ -12,7 +12,8 @@ import sys
 
 import pytest
 
-from pipelines import cli, guards, locks, nightly, predict, publish
+from pipelines import cli, nightly
+from pipelines.components import guards, locks, publish, scoring
 from tests.conftest import ROOT
 from tests.test_hostile_inputs import _jsonl, _snapshot
 from tests.test_nightly import _catalog_rows
@@ -75,7 +76,7 @@ def test_mostly_bad_input_is_refused_inside_the_graph(
     monkeypatch.setattr(guards, "PREFLIGHT_RECORDS", 1000)  # the same limit passes at 0.9
     assert cli.main([*_predict_argv(catalog, sample_model[0], out), "--max-dead-letter-fraction",
                      "0.9"]) == 0  # fmt: skip
-    assert json.loads((out / predict.REPORT_FILE).read_text())["records"]["tagged"] == 20
+    assert json.loads((out / scoring.REPORT_FILE).read_text())["records"]["tagged"] == 20
 
 
 def test_a_bug_on_the_inference_path_fails_the_job_and_publishes_nothing(

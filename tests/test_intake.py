@@ -14,8 +14,8 @@ from apache_beam.pipeline import PipelineVisitor
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.catalog_io import iter_rows, parse_row
-from pipelines.intake import CatalogIntake, Deduplicate, LatestVersionFn, _DropLosersFn
+from pipelines.components.catalog_io import iter_rows, parse_row
+from pipelines.components.intake import CatalogIntake, Deduplicate, LatestVersionFn, _DropLosersFn
 from tests.conftest import latest_records, local_options
 from transforms.records import RecordSchema
 

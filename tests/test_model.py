@@ -7,14 +7,8 @@ import pytest
 import tensorflow as tf
 
 from models.layers import MeanProbabilityLogits, SparseDense
-from models.model import (
-    HParams,
-    build_model,
-    ensemble_model,
-    loss_fn,
-    prior_logits,
-    probabilities,
-)
+from models.losses import loss_fn, probabilities
+from models.text.model import HParams, build_model, ensemble_model, prior_logits
 
 
 def _bow(batch: int = 3, dim: int = 50) -> tf.SparseTensor:

@@ -24,7 +24,7 @@ import zipfile
 
 import pytest
 
-from pipelines.sample_catalog import generate_lines
+from pipelines.tools.sample_catalog import generate_lines
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = ("pipelines", "transforms", "models")

@@ -23,8 +23,10 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from pipelines import cli, predict, preprocess, publish
+from pipelines import cli, predict, preprocess
+from pipelines.components import publish, scoring
 from transforms.features import LABELS_VOCAB, TOKENS_VOCAB
+from transforms.layout import PREPROCESS_REPORT_FILE
 from transforms.records import SPLITS
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -180,7 +182,7 @@ def test_preprocess_on_portable_runner_matches_in_process(
     out = tmp_path / "pre"
     args = ["--input", str(sample_catalog), "--output-dir", str(out)]
     report = preprocess.run(cli.profile_args("local") + _portable_flags(portable_services) + args)
-    expected = json.loads((sample_preprocessed / preprocess.REPORT_FILE).read_text())
+    expected = json.loads((sample_preprocessed / PREPROCESS_REPORT_FILE).read_text())
     assert report["records"] == expected["records"]
     assert report["records"]["balanced"] is True and report["records"]["written"] > 0
     assert report["dead_letters"] == expected["dead_letters"]
@@ -243,7 +245,7 @@ def test_a_launcher_that_exits_at_once_still_gets_its_output_published(
     while not (tmp_path / publish.SUCCESS).exists() and time.monotonic() < deadline:
         time.sleep(0.5)
     assert (tmp_path / publish.SUCCESS).exists(), "the job never published"
-    report = json.loads((tmp_path / predict.REPORT_FILE).read_text())
+    report = json.loads((tmp_path / scoring.REPORT_FILE).read_text())
     assert report["records"] == expected_report["records"]
     assert _rows(tmp_path) == expected_rows
     assert not (tmp_path / publish.STAGING).exists()

@@ -13,13 +13,19 @@ import tensorflow as tf
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from models import export
-from models.data import make_dataset
-from models.train import load_training_data, predict_scores
-from pipelines import cli, predict, publish
-from pipelines.inference import RunInference, TaggerModelHandler, data_errors, run_with_split
-from pipelines.sample_catalog import generate_lines
-from pipelines.steps import raw_text
+from models import artifacts
+from models.text.data import make_dataset
+from models.text.train import load_training_data, predict_scores
+from pipelines import cli, predict
+from pipelines.components import publish, scoring
+from pipelines.components.inference import (
+    RunInference,
+    TaggerModelHandler,
+    data_errors,
+    run_with_split,
+)
+from pipelines.components.steps import raw_text
+from pipelines.tools.sample_catalog import generate_lines
 from tests.conftest import latest_records, local_options
 from transforms.text import TextConfig, text_tokens
 
@@ -66,7 +72,7 @@ def empty_bag_of_words_scores(model_dir) -> dict[str, float]:
         values=tf.zeros([0], tf.float32),
         dense_shape=tf.stack([tf.constant(1, tf.int64), width]),
     )
-    labels = export.read_extra(str(model_dir / "saved_model"), export.LABELS_FILE)
+    labels = artifacts.read_extra(str(model_dir / "saved_model"), artifacts.LABELS_FILE)
     return dict(zip(labels, out["probabilities"].numpy()[0].tolist(), strict=True))
 
 
@@ -254,10 +260,10 @@ def test_publish_replaces_the_old_result_and_marks_success(tmp_path):
     (out / "tags" / "part-old.jsonl").write_text("old\n")
     (staging / "tags").mkdir(parents=True)
     (staging / "tags" / "part-new.jsonl").write_text("new\n")
-    (staging / predict.REPORT_FILE).write_text("{}")
-    publish.publish_dir(str(staging), str(out), predict.PUBLISHED)
+    (staging / scoring.REPORT_FILE).write_text("{}")
+    publish.publish_dir(str(staging), str(out), scoring.PUBLISHED)
     assert [p.name for p in (out / "tags").iterdir()] == ["part-new.jsonl"]
-    assert (out / publish.SUCCESS).exists() and (out / predict.REPORT_FILE).exists()
+    assert (out / publish.SUCCESS).exists() and (out / scoring.REPORT_FILE).exists()
     assert not staging.exists()
 
 

@@ -13,9 +13,9 @@ import tensorflow_transform as tft
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines import preprocess
-from pipelines.intake import Deduplicate
-from pipelines.publish import RunSettings
+from pipelines.components import preprocessing
+from pipelines.components.intake import Deduplicate
+from pipelines.components.publish import RunSettings
 from tests.conftest import local_options
 from transforms.features import TOKENS_VOCAB, TransformConfig
 from transforms.splits import hash_split
@@ -60,15 +60,15 @@ def result(tmp_path_factory):
     root = tmp_path_factory.mktemp("pre")
     path = root / "catalog.jsonl.gz"
     path.write_bytes(gzip.compress(b"\n".join(_catalog_lines()) + b"\n"))
-    config = preprocess.PreprocessConfig(
+    config = preprocessing.PreprocessConfig(
         input=str(path),
         output_dir=str(root / "out"),
         transform=TransformConfig(frequency_threshold=1, num_oov_buckets=2),
         num_shards=2,
     )
     with TestPipeline(options=local_options()) as p:
-        preprocess.build_pipeline(p, config, RunSettings())
-    return config, json.loads((root / "out" / preprocess.REPORT_FILE).read_text())
+        preprocessing.build_pipeline(p, config, RunSettings())
+    return config, json.loads((root / "out" / preprocessing.REPORT_FILE).read_text())
 
 
 def _read_split(config, split: str) -> dict:
@@ -163,8 +163,8 @@ def test_deduplicate_keeps_latest_then_last_seen():
 
 
 def test_prepare_text_keeps_empty_text_only_when_asked_and_never_mutates_its_input():
-    from pipelines.catalog_io import DEAD, EMPTY_TEXT
-    from pipelines.steps import _PrepareTextFn
+    from pipelines.components.catalog_io import DEAD, EMPTY_TEXT
+    from pipelines.components.steps import _PrepareTextFn
     from transforms.text import TextConfig
 
     empty = {"video_id": "e1", "title": "🔥 http://bit.ly/xyz", "_pos": ("cat.jsonl", 7)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from pipelines import progress
+from pipelines.components import progress
 from tests.conftest import local_options
 
 

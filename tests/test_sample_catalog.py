@@ -1,4 +1,4 @@
-"""Tests for the deterministic synthetic catalog (pipelines/sample_catalog.py).
+"""Tests for the deterministic synthetic catalog (pipelines/tools/sample_catalog.py).
 
 Counts are re-derived independently from the written bytes (strict UTF-8, json.loads)
 and compared with the manifest the generator claims.
@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from pipelines import sample_catalog
-from pipelines.sample_catalog import (
+from pipelines.tools import sample_catalog
+from pipelines.tools.sample_catalog import (
     CATEGORIES,
     SampleManifest,
     generate_lines,

@@ -67,8 +67,8 @@ def youtube(shared_data, tmp_path_factory):
 def test_evaluate_job_reproduces_the_trainer_test_metrics(name, request, shared_data, tmp_path):
     """The quality benchmark's figures (trainer, numpy metrics on the test shards)
     come out again from the product path: predict on the raw CSV, evaluate on Beam."""
-    from models.model import HParams
-    from models.train import TrainConfig, train
+    from models.text.model import HParams
+    from models.text.train import TrainConfig, train
     from pipelines import evaluate, predict
 
     data_dir, written = request.getfixturevalue(name)

@@ -9,7 +9,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.preprocess import AssignSplits
+from pipelines.components.preprocessing import AssignSplits
 from tests.conftest import local_options
 from transforms.splits import SplitConfig, group_split, hash_split
 

@@ -11,12 +11,12 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from models import export, metrics
-from models.data import DataSpec, make_dataset, shard_files
-from models.model import HParams
-from models.train import TrainConfig, load_training_data, train
-from pipelines.jobs import JobError
-from pipelines.steps import raw_text
+from models import artifacts, metrics
+from models.text.data import DataSpec, make_dataset, shard_files
+from models.text.model import HParams
+from models.text.train import TrainConfig, load_training_data, train
+from pipelines.components.jobs import JobError
+from pipelines.components.steps import raw_text
 from transforms.records import RecordSchema, parse_json_object, to_canonical
 from transforms.text import text_tokens
 
@@ -35,7 +35,7 @@ def test_training_learns_and_summarizes(sample_model):
 
 
 def test_labels_per_video_and_the_auto_loss(sample_preprocessed):
-    from models.train import labels_per_video, resolve_loss
+    from models.text.train import labels_per_video, resolve_loss
 
     data = load_training_data(str(sample_preprocessed))
     assert labels_per_video(data) == (1, 3)
@@ -46,13 +46,13 @@ def test_labels_per_video_and_the_auto_loss(sample_preprocessed):
 def test_export_carries_labels_thresholds_and_card(sample_model, sample_preprocessed):
     model_dir, summary = sample_model
     saved = str(model_dir / "saved_model")
-    labels = export.read_extra(saved, export.LABELS_FILE)
+    labels = artifacts.read_extra(saved, artifacts.LABELS_FILE)
     output = tft.TFTransformOutput(str(sample_preprocessed))
     assert labels == [v.decode() for v in output.vocabulary_by_name("labels")]
     assert len(labels) == 20
-    thresholds = export.read_extra(saved, export.THRESHOLDS_FILE)
+    thresholds = artifacts.read_extra(saved, artifacts.THRESHOLDS_FILE)
     assert list(thresholds) == sorted(labels) and all(0 < t <= 1 for t in thresholds.values())
-    card = export.read_extra(saved, export.CARD_FILE)
+    card = artifacts.read_extra(saved, artifacts.CARD_FILE)
     assert card["metrics"] == summary["metrics"]
     assert card["vocabulary"]["size"] == output.vocabulary_size_by_name("tokens")
     assert card["vocabulary"]["oov_buckets"] == 0  # the default: no buckets
@@ -171,7 +171,7 @@ def test_exported_thresholds_reproduce_the_reported_test_f1(sample_model, sample
             indices=bow.indices, values=bow.values, dense_shape=bow.dense_shape
         )["probabilities"].numpy())  # fmt: skip
         labels.append(y.numpy())
-    thresholds = export.read_extra(str(model_dir / "saved_model"), export.THRESHOLDS_FILE)
+    thresholds = artifacts.read_extra(str(model_dir / "saved_model"), artifacts.THRESHOLDS_FILE)
     vector = np.array([thresholds[name] for name in data.spec.label_names])
     f1 = metrics.f1_scores(np.concatenate(scores), np.concatenate(labels), vector)
     assert f1["micro_f1"] == pytest.approx(summary["metrics"]["test"]["micro_f1"], abs=1e-6)
@@ -207,7 +207,7 @@ def test_zero_train_records_fail_clearly(sample_preprocessed, tmp_path):
 
 
 def test_unseen_labels_are_reported_not_crashed_on():
-    from models.train import unseen_labels
+    from models.text.train import unseen_labels
 
     spec = DataSpec(vocab_size=3, oov_buckets=1, num_labels=2, label_names=("a", "b"))
     report = {"labels": {"train": {"a": 3, "b": 1}, "eval": {"a": 1, "z": 2}, "test": {"y": 1}}}

@@ -7,11 +7,11 @@ import os
 
 import pytest
 
-from models import tune
-from models.model import HParams
-from models.train import TrainConfig, load_training_data, sequential_rounds, train
+from models.text import tune
+from models.text.model import HParams
+from models.text.train import TrainConfig, load_training_data, sequential_rounds, train
 from pipelines.cli import profile_args
-from pipelines.tune_trials import beam_rounds
+from pipelines.components.tune_trials import beam_rounds
 
 BASE = HParams(hidden_units=32, epochs=2, patience=1, batch_size=32, seeds=1, refit=False)
 

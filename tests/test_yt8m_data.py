@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import yt8m_data as y8
+from models.av import data as y8
 from models.priors import label_prior
 from transforms.records import RecordError
 from transforms.splits import SplitConfig, hash_split
