@@ -149,8 +149,9 @@ def load_arrays(files: list[str] | None = None) -> tuple:
     import tensorflow as tf
 
     from models.av import data as yt8m_data
+    from models.av.vocabulary import read_vocabulary
 
-    classes = yt8m_data.read_vocabulary(VOCABULARY).num_classes
+    classes = read_vocabulary(VOCABULARY).num_classes
     parse = lambda s: yt8m_data.parse_video_level(s, classes)  # noqa: E731
     ids, xs, ys = [], [], []
     for batch, labels in (
@@ -289,9 +290,9 @@ def holdout_metrics(trained: str, files: list[str]) -> dict:
 
     from models import metrics
     from models.av import data as yt8m_data
-    from models.av import tools as av_tools
+    from models.av.trained import read_export
 
-    source = av_tools.read_export(trained)
+    source = read_export(trained)
     serve = tf.saved_model.load(source.export_dir).signatures["features"]
     scores, labels = [], []
     for features, y in yt8m_data.video_level_dataset(files, len(source.labels), 1024):

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from models import artifacts
+from models import artifacts, card
 
 
 class ModelMismatchError(RuntimeError):
@@ -32,16 +32,15 @@ class LoadedTagger:
         self.labels = artifacts.read_extra(export_dir, artifacts.LABELS_FILE)
         thresholds = artifacts.read_extra(export_dir, artifacts.THRESHOLDS_FILE)
         self.card = artifacts.read_extra(export_dir, artifacts.CARD_FILE)
-        av = self.card.get("av") if self.card.get("features") == "yt8m" else None
-        if av is None:  # the text model: raw text in, in one graph call
+        self.kind = card.kind_of(self.card)
+        if self.kind in card.TEXT_KINDS:  # raw text in, in one graph call
             self._raw = main = self._model.signatures["raw"]
             self._vectorize = self._model.signatures["vectorize"]
             self._sparse = self._model.signatures["sparse"]
             self._fused = self._model.signatures.get("fused")
         else:  # audio/visual: dense inputs
-            self._dense = main = self._model.signatures[
-                "frames" if av["frame_level"] else "features"
-            ]
+            signature = "frames" if self.kind == card.YT8M_FRAMES else "features"
+            self._dense = main = self._model.signatures[signature]
         if sorted(thresholds) != sorted(self.labels):
             raise ModelMismatchError(f"thresholds and labels.txt disagree in {export_dir!r}")
         self.thresholds = np.array([thresholds[name] for name in self.labels], np.float32)
@@ -86,7 +85,7 @@ class LoadedTagger:
 
     def is_fusion(self) -> bool:
         """A text + audio/visual model (``predict_fused`` takes the AV inputs too)."""
-        return getattr(self, "_fused", None) is not None
+        return self.kind == card.FUSION
 
     def predict_fused(self, indices, values, dense_shape, av: dict) -> np.ndarray:
         """Probabilities for one sparse text batch plus its ``mean_rgb``,

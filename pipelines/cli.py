@@ -3,7 +3,8 @@
 Beam jobs take their runner settings from a profile file (one flag per line)
 chosen with ``--runner-profile``: ``local`` (packaged, offline) by default, or
 a path such as ``deploy/runners/dataflow.args``. Flags given on the command
-line after it override the profile.
+line after it override the profile (``pipelines.components.runner_profiles``).
+The ``train`` and model-tool front ends are in ``pipelines/tools/``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import json
 import logging
 import os
 import sys
-from importlib import resources
+
+from pipelines.components.runner_profiles import profile_args, split_profile
 
 PROG = "catalog-tagger"
 MODEL_COMMANDS = {
@@ -22,28 +24,6 @@ MODEL_COMMANDS = {
     "ensemble": "ensemble_main",
 }
 BEAM_COMMANDS = ("preprocess", "predict", "nightly", "evaluate", "tune-thresholds")
-
-
-def profile_args(name_or_path: str) -> list[str]:
-    """The flags stored in a runner profile (packaged name or file path)."""
-    if os.path.sep in name_or_path or name_or_path.endswith(".args"):
-        with open(name_or_path, encoding="utf-8") as handle:
-            text = handle.read()
-    else:
-        resource = resources.files("pipelines") / "profiles" / f"{name_or_path}.args"
-        if not resource.is_file():
-            raise FileNotFoundError(f"unknown runner profile {name_or_path!r}")
-        text = resource.read_text(encoding="utf-8")
-    lines = (line.strip() for line in text.splitlines())
-    return [line for line in lines if line and not line.startswith("#")]
-
-
-def split_profile(argv: list[str]) -> tuple[str, list[str]]:
-    """Pops ``--runner-profile X`` (or ``=X``) from argv."""
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    parser.add_argument("--runner-profile", default="local")
-    known, rest = parser.parse_known_args(argv)
-    return known.runner_profile, rest
 
 
 def _sample(argv: list[str]) -> int:
@@ -65,144 +45,6 @@ def _serve(argv: list[str]) -> int:
     from pipelines import serve
 
     return serve.main(argv)
-
-
-def _flags_from(parser, cls, helps: dict) -> None:
-    """One flag per field of a frozen hyperparameter dataclass."""
-    import dataclasses
-
-    for field in dataclasses.fields(cls):
-        flag, kind = "--" + field.name.replace("_", "-"), type(field.default)
-        if kind is bool:
-            parser.add_argument(flag, type=_boolean, default=field.default, help=helps[field.name])
-        else:
-            parser.add_argument(flag, type=kind, default=field.default, help=helps[field.name])
-
-
-def _boolean(text: str) -> bool:
-    if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-        raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
-    return text.lower() in ("true", "1", "yes")
-
-
-def _train_av(argv: list[str]) -> int:
-    import dataclasses
-
-    from models.av.train import AVTrainConfig, AVTrainParams, train_av
-    from models.av.zoo import AV_HELP, AVParams
-    from pipelines.components.jobs import JobError
-    from transforms.splits import SplitConfig
-
-    parser = argparse.ArgumentParser(
-        prog=f"{PROG} train --features yt8m",
-        description="Train an audio/visual (YouTube-8M) tagger.",
-    )
-    parser.add_argument("--data-dir", required=True, help="TFRecord shards: a dir, file or glob.")
-    parser.add_argument("--model-dir", required=True, help="Where checkpoints and the export go.")
-    parser.add_argument("--vocabulary", help="YouTube-8M vocabulary.csv (label names).")
-    parser.add_argument("--num-classes", type=int, help="Label count without --vocabulary.")
-    parser.add_argument("--splits", default="80,10,10", help="train,eval,test percentages.")
-    parser.add_argument("--split-salt", default="", help="Salt of the video-id split hash.")
-    parser.add_argument("--max-model-mb", type=float, help="Refuse to export a larger model.")
-    _flags_from(parser, AVParams, AV_HELP)
-    _flags_from(parser, AVTrainParams, AV_TRAIN_HELP)
-    args = vars(parser.parse_args(argv))
-    take = lambda cls: {f.name: args.pop(f.name) for f in dataclasses.fields(cls)}  # noqa: E731
-    try:
-        model, training = AVParams(**take(AVParams)), AVTrainParams(**take(AVTrainParams))
-        split = SplitConfig.parse(args.pop("splits"), args.pop("split_salt"))
-    except ValueError as err:
-        raise JobError(str(err)) from None
-    config = AVTrainConfig(
-        data=args["data_dir"], model_dir=args["model_dir"], vocabulary=args["vocabulary"],
-        num_classes=args["num_classes"], model=model, train=training, split=split,
-        max_model_mb=args["max_model_mb"],
-    )  # fmt: skip
-    summary = train_av(config)
-    print(f"train: {json.dumps(summary['metrics'])}")
-    return 0
-
-
-AV_TRAIN_HELP = {
-    "learning_rate": "Adam learning rate.",
-    "batch_size": "Videos per training batch.",
-    "epochs": "Maximum epochs (every epoch's weights are kept for averaging).",
-    "patience": "Early stopping: epochs without eval GAP@20 improvement.",
-    "max_frames": "Frame-level models: frames read per video (YouTube-8M: 300).",
-}
-
-
-def _train(argv: list[str]) -> int:
-
-    features, argv = _pop_features(argv)
-    if features == "yt8m":
-        return _train_av(argv)
-
-    from models.text.model import HELP, HParams
-    from models.text.train import TrainConfig, train
-    from pipelines.components.jobs import JobError
-
-    parser = argparse.ArgumentParser(prog=f"{PROG} train", description="Train the text tagger.")
-    parser.add_argument("--data-dir", required=True, help="A preprocess --output-dir.")
-    parser.add_argument("--model-dir", required=True, help="Where checkpoints and the export go.")
-    _flags_from(parser, HParams, HELP)
-    _tune_flags(parser)
-    args = vars(parser.parse_args(argv))
-    data_dir, model_dir = args.pop("data_dir"), args.pop("model_dir")
-    try:
-        tuning, profile = _pop_tuning(args)
-        config = TrainConfig(data_dir, model_dir, HParams(**args), tuning)
-    except ValueError as err:
-        raise JobError(str(err)) from None
-    run_round = None
-    if tuning and tuning.parallelism > 1:  # a round of trials side by side, on Beam
-        from pipelines.components.tune_trials import beam_rounds
-
-        run_round = beam_rounds(profile_args(profile), data_dir, model_dir, config.hparams)
-    summary = train(config, run_round)
-    if "tuning" in summary:
-        best = summary["tuning"]["best"]
-        print(f"tune: {len(summary['tuning']['trials'])} trials, best eval GAP@20 "
-              f"{best['value']:.4f} with {json.dumps(best['params'])}")  # fmt: skip
-    print(f"train: {json.dumps(summary['metrics'])}")
-    return 0
-
-
-def _tune_flags(parser) -> None:
-    parser.add_argument(
-        "--tune",
-        action="store_true",
-        help="Search the model's settings on eval (Optuna TPE) before training.",
-    )
-    parser.add_argument("--trials", type=int, default=16, help="--tune: trials at most.")
-    parser.add_argument(
-        "--budget-minutes", type=float, help="--tune: start no new round of trials past this."
-    )
-    parser.add_argument(
-        "--tune-parallelism",
-        type=int,
-        default=1,
-        help="--tune: trials per round; above 1 a round runs as a Beam job "
-        "on --runner-profile (the study is the same either way).",
-    )
-    parser.add_argument("--runner-profile", default="local",
-                        help="--tune with --tune-parallelism > 1: where trials run.")  # fmt: skip
-
-
-def _pop_tuning(args: dict):
-    from models.text.tune import TuneConfig
-
-    enabled, profile = args.pop("tune"), args.pop("runner_profile")
-    settings = {"trials": args.pop("trials"), "budget_minutes": args.pop("budget_minutes"),
-                "parallelism": args.pop("tune_parallelism"), "seed": args["seed"]}  # fmt: skip
-    return (TuneConfig(**settings) if enabled else None), profile
-
-
-def _pop_features(argv: list[str]) -> tuple[str, list[str]]:
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    parser.add_argument("--features", choices=("text", "yt8m"), default="text")
-    known, rest = parser.parse_known_args(argv)
-    return known.features, rest
 
 
 def _beam_job(command: str, argv: list[str]) -> int:
@@ -313,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         if command == "sample":
             return _sample(rest)
         if command == "train":
-            return _train(rest)
+            from pipelines.tools.train_commands import train_main
+
+            return train_main(rest)
         if command == "serve":
             return _serve(rest)
         if command in MODEL_COMMANDS:
@@ -332,12 +176,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _beam_help(command: str) -> int:
-    from pipelines import tune_thresholds
     from pipelines.components import options
-    from pipelines.evaluation.config import EvaluateOptions
 
     scoring = (
-        EvaluateOptions,
+        options.EvaluateOptions,
         options.NightlyOptions,
         options.PredictOptions,
         options.CatalogOptions,
@@ -346,7 +188,7 @@ def _beam_help(command: str) -> int:
     )
     groups = {
         "evaluate": scoring,
-        "tune-thresholds": (tune_thresholds.TuneOptions, *scoring),
+        "tune-thresholds": (options.TuneOptions, *scoring),
         "predict": (options.CatalogOptions, options.OutputOptions, options.PredictOptions),
         "nightly": (
             options.NightlyOptions,

@@ -56,8 +56,7 @@ PUBLISHED = (publish.DEAD_LETTERS, *eval_report.OUTPUT_FILES, REPORT_FILE)  # re
 
 def _scores(metrics, thresholds: dict) -> dict:
     videos, gap, rows = metrics
-    for row in rows:
-        row["threshold"] = thresholds.get(row["name"])
+    rows = [{**row, "threshold": thresholds.get(row["name"])} for row in rows]  # inputs stay intact
     return {
         "metrics": headline(videos, gap, rows),
         "per_category": rows,

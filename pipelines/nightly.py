@@ -8,7 +8,7 @@ video) and the run history live in ``--state-dir``::
     state-dir/CURRENT                        the run_id of the published table
     state-dir/history.jsonl                  one report per successful run
 
-A run holds ``state-dir/LOCK`` (``pipelines/components/locks.py``) from launch to publish,
+(``pipelines/components/tables.py`` owns that layout.) A run holds ``state-dir/LOCK`` (``pipelines/components/locks.py``) from launch to publish,
 so two runs never race. It writes a new table beside the old one, and the
 graph's last step swaps ``CURRENT`` (a write-to-temp and rename of one small
 file) only if ``CURRENT`` still names the table the run started from, and only
@@ -16,15 +16,17 @@ if the guards pass: a killed or refused run leaves the published table
 untouched. Videos gone from the catalog are dropped and counted; a run that
 would drop more than ``--max-deleted-fraction`` of the live table (an empty or
 partial catalog) is refused unless ``--allow-mass-delete``.
-A video whose text is empty after cleaning is tagged with the model's scores
-for an empty bag-of-words (``"empty_text": true`` in its row), as in predict.
+Scoring, tags and the report are predict's (``pipelines/components/scoring.py``):
+a video whose text is empty after cleaning is tagged with the model's scores for
+an empty bag-of-words (``"empty_text": true`` in its row), and
+``thresholds_used.json`` is published beside the run's tags. A YouTube-8M model
+reads TFRecord shards, each video fingerprinted by its serialized example.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
 import json
 import logging
 import uuid
@@ -34,9 +36,9 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from models import artifacts
-from pipelines.components import guards, jobs, locks, publish, report
+from models.card import TEXT_KINDS, kind_of
+from pipelines.components import guards, jobs, locks, publish, report, tables
 from pipelines.components.catalog_io import WriteDeadLetters
-from pipelines.components.intake import CatalogIntake
 from pipelines.components.options import (
     CatalogOptions,
     NightlyOptions,
@@ -52,98 +54,11 @@ from pipelines.components.scoring import (
     TagVideos,
     check_model,
     config_from_options,
+    read_catalog,
     tagging_report,
     thresholds_for,
 )
-from pipelines.components.steps import raw_text
-from pipelines.components.tags import ToTags, content_hash
-
-CURRENT = "CURRENT"
-HISTORY = "history.jsonl"
-KEEP_TABLES = 3  # published tables kept for rollback (point CURRENT at an older run_id)
-
-
-def current_run_id(state_dir: str) -> str | None:
-    """The run whose table is published (``CURRENT``), or None before the first run."""
-    pointer = FileSystems.join(state_dir, CURRENT)
-    if not FileSystems.exists(pointer):
-        return None
-    with FileSystems.open(pointer) as handle:
-        return handle.read().decode().strip()
-
-
-def current_table(state_dir: str) -> str | None:
-    """The published table's directory, or None before the first run."""
-    return _table_of(state_dir, current_run_id(state_dir))
-
-
-def _table_of(state_dir: str, run_id: str | None) -> str | None:
-    return None if run_id is None else FileSystems.join(state_dir, "tables", run_id)
-
-
-def _last_table_size(state_dir: str) -> int:
-    """Videos in the published table, as its run's report counted them."""
-    lines = _history_lines(state_dir)
-    return json.loads(lines[-1])["videos"]["in_table"] if lines else 0
-
-
-def _classify(keyed, version: str):
-    """Joins a catalog record with its previous row: what to tag, what to keep."""
-    video_id, grouped = keyed
-    records, previous = list(grouped["catalog"]), list(grouped["table"])
-    old = previous[0] if previous else None
-    if not records:
-        yield beam.pvalue.TaggedOutput("deleted", video_id)
-        return
-    record = records[0]
-    if old is None:
-        yield beam.pvalue.TaggedOutput("tag", ("new", record))
-    elif old.get("content_hash") != content_hash(record) or old["model_version"] != version:
-        yield beam.pvalue.TaggedOutput("tag", ("changed", record))
-    else:
-        yield beam.pvalue.TaggedOutput("keep", old)
-
-
-class SelectChanged(beam.PTransform):
-    """Catalog records + previous table -> records to tag, rows to keep, deletions."""
-
-    def __init__(self, version: str):
-        super().__init__()
-        self._version = version
-
-    def expand(self, inputs):
-        catalog, table = inputs
-        keyed_catalog = catalog | "KeyCatalog" >> beam.Map(lambda r: (r["video_id"], r))
-        keyed_table = table | "KeyTable" >> beam.Map(lambda r: (r["video_id"], r))
-        return (
-            {"catalog": keyed_catalog, "table": keyed_table}
-            | "JoinByVideoId" >> beam.CoGroupByKey()
-            | "Classify"
-            >> beam.FlatMap(_classify, self._version).with_outputs("tag", "keep", "deleted")
-        )
-
-
-def _read_table(p, path: str | None):
-    if path is None:
-        return p | "NoPreviousTable" >> beam.Create([])
-    pattern = FileSystems.join(path, "part-*")
-    return p | "ReadTable" >> beam.io.ReadFromText(pattern) | "ParseTable" >> beam.Map(json.loads)
-
-
-def _write_rows(rows, prefix: str, label: str):
-    return (
-        rows
-        | f"{label}ToJson" >> beam.Map(json.dumps, ensure_ascii=False, sort_keys=True)
-        | f"{label}Write" >> beam.io.WriteToText(prefix, file_name_suffix=".jsonl")
-    )
-
-
-def with_fingerprint(record: dict) -> dict:
-    """The record plus a digest of its raw text, which ``content_hash`` compares: a
-    video whose title, description or tags changed is re-scored (the model version is
-    compared too, so a new model re-scores all)."""
-    digest = hashlib.md5("\x1f".join(raw_text(record)).encode(), usedforsecurity=False)
-    return {**record, "fingerprint": digest.hexdigest()}
+from pipelines.components.tags import ToTags
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,21 +81,24 @@ def build_pipeline(p, run: NightlyRun) -> None:
     graph's last step (``PublishNightly``) publishes it."""
     config = run.predict
     labels = artifacts.read_extra(config.export_dir, artifacts.LABELS_FILE)
-    version = artifacts.read_extra(config.export_dir, artifacts.CARD_FILE)["model_version"]
-    intake = p | "Intake" >> CatalogIntake(config.input, config.schema, config.input_format)
-    fingerprinted = intake.records | "Fingerprint" >> beam.Map(with_fingerprint)
-    table = _read_table(p, _table_of(run.state_dir, run.started_from))
-    split = (fingerprinted, table) | "SelectChanged" >> SelectChanged(version)
+    card = artifacts.read_extra(config.export_dir, artifacts.CARD_FILE)
+    version = card["model_version"]
+    intake, mode = read_catalog(p, config, card)
+    fingerprinted = intake.records | "Fingerprint" >> beam.Map(tables.with_fingerprint)
+    table = tables.read_table(p, tables.table_of(run.state_dir, run.started_from))
+    split = (fingerprinted, table) | "SelectChanged" >> tables.SelectChanged(version)
     to_tag = split.tag | "DropKind" >> beam.Map(lambda kind_record: kind_record[1])
     thresholds = thresholds_for(config, labels)
     to_tags = ToTags(labels, thresholds, config.top_k, version, config.tagged_at, hashes=True)
-    tagged = to_tag | "Tag" >> TagVideos(config, to_tags, "nightly")
+    tagged = to_tag | "Tag" >> TagVideos(config, to_tags, "nightly", mode)
     _ = intake.read | "ProgressRead" >> Progress("nightly", "read")
     new_table = (split.keep, tagged.rows) | "MergeTable" >> beam.Flatten()
     dead = (intake.dead_letters, tagged.failed) | "FlattenDead" >> beam.Flatten()
     written = [
-        _write_rows(new_table, FileSystems.join(run.table_dir, "part"), "Table"),
-        _write_rows(tagged.rows, FileSystems.join(config.staging_dir, "tags", "part"), "Tagged"),
+        tables.write_rows(new_table, FileSystems.join(run.table_dir, "part"), "Table"),
+        tables.write_rows(
+            tagged.rows, FileSystems.join(config.staging_dir, "tags", "part"), "Tagged"
+        ),
         dead | "WriteDeadLetters" >> WriteDeadLetters(config.staging_dir),
     ]
     stats = report.intake_stats(intake.read, intake.duplicates, dead) + [
@@ -211,7 +129,7 @@ class PublishNightly:
 
     def __call__(self, stats: dict) -> dict:
         run, config = self._run, self._run.predict
-        if current_run_id(run.state_dir) != run.run_id:  # else a retry after the swap
+        if tables.current_run_id(run.state_dir) != run.run_id:  # else a retry after the swap
             try:
                 publish.publish_once(
                     config.staging_dir, config.output_dir, PUBLISHED,
@@ -220,17 +138,17 @@ class PublishNightly:
             except guards.PublishRefused:
                 locks.release(run.state_dir, run.run_id)
                 raise
-            _swap_current(run.state_dir, run.run_id)
+            tables.swap_current(run.state_dir, run.run_id)
         payload = report.read_json(FileSystems.join(config.output_dir, REPORT_FILE))
-        _append_history(run.state_dir, payload)
-        _prune_tables(run.state_dir, run.run_id)
+        tables.append_history(run.state_dir, payload)
+        tables.prune_tables(run.state_dir, run.run_id)
         locks.release(run.state_dir, run.run_id)
         return payload
 
     def refusal(self, stats: dict, payload: dict) -> str | None:
         run, records = self._run, payload["records"]
         live, deleted = stats.get("videos", {}).get("live", 0), payload["videos"]["deleted"]
-        moved = current_run_id(run.state_dir)
+        moved = tables.current_run_id(run.state_dir)
         if moved != run.started_from:
             return (f"refusing to publish: CURRENT moved from {run.started_from} to {moved} "
                     "during this run (another run published); rerun to start from it")  # fmt: skip
@@ -245,48 +163,9 @@ class PublishNightly:
             run.predict, stats, self._version, self._thresholds,
             run_id=run.run_id, videos={k: videos.get(k, 0) for k in kinds},
             unchanged=videos.get("unchanged", 0),
-            previous_table=_table_of(run.state_dir, run.started_from), retrain=run.retrain,
+            previous_table=tables.table_of(run.state_dir, run.started_from), retrain=run.retrain,
         )  # fmt: skip
         return payload, self.refusal(stats, payload) or dead_letter_refusal
-
-
-def _swap_current(state_dir: str, run_id: str) -> None:
-    """Points CURRENT at the new table: write a temp file, then rename it over CURRENT."""
-    pointer = FileSystems.join(state_dir, CURRENT)
-    temp = FileSystems.join(state_dir, f".{CURRENT}.{run_id}")
-    with FileSystems.create(temp) as handle:
-        handle.write(run_id.encode())
-    jobs.remove(pointer)
-    FileSystems.rename([temp], [pointer])
-
-
-def _append_history(state_dir: str, payload: dict) -> None:
-    """Adds the run's report to the history, once (the publish step may be retried)."""
-    lines = _history_lines(state_dir)
-    if lines and json.loads(lines[-1])["run_id"] == payload["run_id"]:
-        return
-    body = "".join(f"{line}\n" for line in lines).encode()
-    with FileSystems.create(FileSystems.join(state_dir, HISTORY)) as handle:
-        handle.write(body + json.dumps(payload, sort_keys=True).encode() + b"\n")
-
-
-def _prune_tables(state_dir: str, keep: str) -> None:
-    """Drops tables older than the last ``KEEP_TABLES`` (and unpublished leftovers)."""
-    published = [json.loads(line)["run_id"] for line in _history_lines(state_dir)]
-    recent = set(published[-KEEP_TABLES:]) | {keep}
-    tables = FileSystems.join(state_dir, "tables")
-    found = FileSystems.match([FileSystems.join(tables, "*")])[0].metadata_list
-    run_ids = {m.path[len(tables) + 1 :].split("/")[0] for m in found}
-    for run_id in run_ids - recent:
-        jobs.remove(FileSystems.join(tables, run_id))
-
-
-def _history_lines(state_dir: str) -> list[str]:
-    path = FileSystems.join(state_dir, HISTORY)
-    if not FileSystems.exists(path):
-        return []
-    with FileSystems.open(path) as handle:
-        return handle.read().decode().splitlines()
 
 
 def _due_for_retrain(nightly: NightlyOptions) -> bool:
@@ -294,7 +173,7 @@ def _due_for_retrain(nightly: NightlyOptions) -> bool:
         return True
     if nightly.retrain_every_days <= 0:
         return False
-    stamps = [json.loads(line)["run_id"][:16] for line in _history_lines(nightly.state_dir)
+    stamps = [json.loads(line)["run_id"][:16] for line in tables.history_lines(nightly.state_dir)
               if json.loads(line).get("retrain")]  # fmt: skip
     if not stamps:
         return True
@@ -317,12 +196,14 @@ def launch(options: PipelineOptions, argv: list[str], run_id: str) -> NightlyRun
                            nightly.gap_tolerance)  # fmt: skip
     config = config_from_options(options)
     jobs.prepare_output_dir(config.output_dir, (publish.STAGING,))
-    started_from = current_run_id(nightly.state_dir)
+    started_from = tables.current_run_id(nightly.state_dir)
     dead_dir = FileSystems.join(config.staging_dir, publish.DEAD_LETTERS)
     files = jobs.require_input(config.input)
-    if not guards.preflight(files, config.schema, config.input_format, config.run.guards,
-                            dead_dir, require_records=False):  # fmt: skip
-        live = _last_table_size(nightly.state_dir) if started_from else 0
+    card = artifacts.read_extra(config.export_dir, artifacts.CARD_FILE)
+    text = kind_of(card) in TEXT_KINDS  # YouTube-8M shards have no text records to check
+    if text and not guards.preflight(files, config.schema, config.input_format,
+                                     config.run.guards, dead_dir, require_records=False):  # fmt: skip
+        live = tables.last_table_size(nightly.state_dir) if started_from else 0
         refusal = guards.empty_catalog_refusal(live, config.run.guards)
         if refusal is not None:
             raise guards.PublishRefused(refusal)

@@ -31,7 +31,7 @@ import time
 
 from apache_beam.io.filesystems import FileSystems
 
-from models import artifacts
+from models import artifacts, card
 from pipelines.components import jobs
 from pipelines.components.catalog_io import EMPTY_TEXT
 from pipelines.components.steps import raw_text
@@ -121,7 +121,7 @@ def load_model(model_dir: str):
     except (ModelMismatchError, OSError, ValueError) as err:
         raise jobs.JobError(f"unusable model in {export_dir!r}: {err}".splitlines()[0]) from None
     jobs.require(
-        model.card.get("features") != "yt8m" and not model.is_fusion(),
+        model.kind == card.TEXT,
         f"serve tags text-only models; {export_dir!r} reads audio/visual features",
     )
     return model

@@ -24,23 +24,11 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from models import metrics
 from pipelines.components import jobs, report
+from pipelines.components.options import TuneOptions
 from pipelines.evaluation.config import EvaluateConfig, config_from_options
 from pipelines.evaluation.join import EvaluatedVideos, tags_pattern
 
 THRESHOLDS_FILE = "thresholds.json"
-
-
-class TuneOptions(PipelineOptions):
-    """Threshold tuning (with the evaluate flags; --split defaults to eval)."""
-
-    @classmethod
-    def _add_argparse_args(cls, parser):
-        parser.add_argument(
-            "--min-precision",
-            type=float,
-            help="Per category, the lowest threshold whose precision reaches this value "
-            "(default: the threshold maximizing F1).",
-        )
 
 
 def _label_scores(video):

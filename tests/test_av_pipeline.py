@@ -11,9 +11,10 @@ import pytest
 import tensorflow as tf
 
 from models.av import data as yt8m_data
+from models.av import records as yt8m_records
 from models.av import train as av_train
 from models.text.train import predict_scores
-from pipelines import cli, evaluate, predict
+from pipelines import cli, evaluate, nightly, predict
 
 CLASSES = 12
 
@@ -26,9 +27,9 @@ def _rows(out) -> list[dict]:
 def _write_bad_and_duplicate(path) -> None:
     """Three bad records and one duplicate of the first video (same features)."""
     first = next(iter(tf.data.TFRecordDataset(str(path)))).numpy()
-    short = yt8m_data.make_video_example("short", [1], {"mean_rgb": np.zeros(5, np.float32),
+    short = yt8m_records.make_video_example("short", [1], {"mean_rgb": np.zeros(5, np.float32),
                                                        "mean_audio": np.zeros(128, np.float32)})  # fmt: skip
-    no_id = yt8m_data.make_video_example("", [1], {"mean_rgb": np.zeros(1024, np.float32),
+    no_id = yt8m_records.make_video_example("", [1], {"mean_rgb": np.zeros(1024, np.float32),
                                                   "mean_audio": np.zeros(128, np.float32)})  # fmt: skip
     with tf.io.TFRecordWriter(str(path.with_name("extra.tfrecord"))) as writer:
         for record in (b"not a proto \xff", short.SerializeToString(),
@@ -41,7 +42,7 @@ def av_model(tmp_path_factory):
     root = tmp_path_factory.mktemp("av")
     data = root / "data" / "videos.tfrecord"
     data.parent.mkdir()
-    yt8m_data.write_video_level_sample(str(data), 500, CLASSES, seed=3)
+    yt8m_records.write_video_level_sample(str(data), 500, CLASSES, seed=3)
     model_dir = root / "model"
     code = cli.main([
         "train", "--features", "yt8m", "--data-dir", str(data), "--num-classes", str(CLASSES),
@@ -69,7 +70,8 @@ def test_training_summary_checkpoints_and_card(av_model):
     epochs = sorted(p.name for p in (model_dir / "checkpoints").glob("epoch-*"))
     assert epochs == [f"epoch-{i:03d}.h5" for i in range(1, summary["epochs_run"] + 1)]
     card = json.loads((model_dir / "saved_model/assets.extra/model_card.json").read_text())
-    assert card["features"] == "yt8m" and card["av"]["frame_level"] is False
+    assert card["kind"] == "yt8m-video" and card["features"] == "yt8m"
+    assert card["av"]["frame_level"] is False
     assert card["av"]["feature_sizes"] == {"mean_rgb": 1024, "mean_audio": 128}
     assert card["av"]["weights_mb"] == pytest.approx(summary["model"]["weights_mb"])
 
@@ -84,6 +86,25 @@ def test_predict_balances_with_dead_letters_and_duplicates(av_predictions):
     rows = _rows(out)
     assert len({row["video_id"] for row in rows}) == 500
     assert all(len(row["labels"]) == CLASSES for row in rows)
+
+
+def test_nightly_tags_youtube8m_shards_incrementally(av_model, av_predictions, tmp_path):
+    """Nightly reads the shards as predict does: same rows, then nothing to retag."""
+    _, data, model_dir = av_model
+    args = cli.profile_args("local") + [
+        "--catalog", str(data.parent / "*.tfrecord"), "--model-dir", str(model_dir),
+        "--state-dir", str(tmp_path / "state"), "--output-dir", str(tmp_path / "out"),
+    ]  # fmt: skip
+    first = nightly.run(args)
+    assert first["records"] == {"in": 504, "tagged": 500, "empty_text": 0, "unchanged": 0,
+                                "dead_lettered": 3, "duplicates_removed": 1, "balanced": True}  # fmt: skip
+    assert first["videos"]["new"] == first["videos"]["in_table"] == 500
+    expected = {r["video_id"]: r["labels"] for r in _rows(av_predictions[0])}
+    assert {r["video_id"]: r["labels"] for r in _rows(tmp_path / "out")} == expected
+    used = json.loads((tmp_path / "out" / "thresholds_used.json").read_text())
+    assert used == json.loads((av_predictions[0] / "thresholds_used.json").read_text())
+    second = nightly.run(args)
+    assert second["records"]["tagged"] == 0 and second["videos"]["unchanged"] == 500
 
 
 def test_predictor_scores_equal_training_time_scores(av_model, av_predictions):
@@ -114,7 +135,7 @@ def test_evaluate_on_the_tfrecord_catalog_with_rollup(av_model, av_predictions, 
         assert report["metrics"][key] == pytest.approx(summary["metrics"]["test"][key], abs=1e-5)
     labels = {}
     for record in tf.data.TFRecordDataset(str(data)):
-        video = yt8m_data.decode_video_example(record.numpy())
+        video = yt8m_records.decode_video_example(record.numpy())
         if yt8m_data.split_of(video["video_id"]) == "test":
             labels[video["video_id"]] = {f"class_{i}" for i in video["labels"]}
     support = {"A": 0, "B": 0}
@@ -163,7 +184,7 @@ def test_model_over_the_size_budget_is_refused(av_model, tmp_path, capsys):
 )
 def test_frame_level_models_train_and_predict(flags, tmp_path):
     data = tmp_path / "frames.tfrecord"
-    yt8m_data.write_frame_level_sample(str(data), 160, 6, seed=2, max_frames=8)
+    yt8m_records.write_frame_level_sample(str(data), 160, 6, seed=2, max_frames=8)
     model_dir = tmp_path / "model"
     argv = ["train", "--features", "yt8m", "--data-dir", str(data), "--num-classes", "6",
             "--model-dir", str(model_dir), "--epochs", "2", "--batch-size", "32",
@@ -175,7 +196,7 @@ def test_frame_level_models_train_and_predict(flags, tmp_path):
     assert report["records"]["tagged"] == 160 and report["records"]["balanced"]
     loaded = tf.saved_model.load(str(model_dir / "saved_model"))
     record = next(iter(tf.data.TFRecordDataset(str(data)))).numpy()
-    video = yt8m_data.decode_frame_example(record, 8)
+    video = yt8m_records.decode_frame_example(record, 8)
     n = video["num_frames"]
     probs = loaded.signatures["frames"](
         rgb=tf.constant(video["rgb"][None, :n], tf.float32),

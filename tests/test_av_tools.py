@@ -15,7 +15,9 @@ import tensorflow as tf
 from models import artifacts, checkpoints, metrics
 from models.av import data as yt8m_data
 from models.av import ensemble as av_ensemble
+from models.av import ensemble_tool, trained
 from models.av import export as av_export
+from models.av import records as yt8m_records
 from models.av import tools as av_tools
 from models.av import train as av_train
 from models.av.zoo import AVParams, model_weights_mb
@@ -41,7 +43,7 @@ def video(tmp_path_factory) -> dict:
     """Video-level data and two trained models: ``a`` (gated MoE, 3 epochs), ``b`` (logistic)."""
     root = tmp_path_factory.mktemp("av_tools")
     data = str(root / "video.tfrecord")
-    yt8m_data.write_video_level_sample(data, 600, CLASSES, seed=1)
+    yt8m_records.write_video_level_sample(data, 600, CLASSES, seed=1)
     a = _train(data, root / "a", 3, lr=3e-5, model="moe", num_mixtures=2)
     b = _train(data, root / "b", 1, lr=2e-4, model="logistic", seed=1)
     return {"root": root, "data": data, "a": a, "b": b}
@@ -80,7 +82,7 @@ def test_compress_halves_weights_and_keeps_gap(video, compressed):
     card = artifacts.read_extra(os.path.join(out, "saved_model"), artifacts.CARD_FILE)
     assert card["av"]["compressed_from"]["model_dir"] == video["a"]
     assert card["av"]["params"]["weight_dtype"] == card["av"]["weight_dtype"] == "float16"
-    assert os.path.exists(os.path.join(out, av_tools.REPORTS["compress"]))
+    assert os.path.exists(os.path.join(out, trained.REPORTS["compress"]))
 
 
 def test_compressed_model_is_float16_and_close(video, compressed):
@@ -192,7 +194,7 @@ def test_select_epochs():
 
 def test_ensemble_weights_one_zero_is_model_a(video, tmp_path):
     out = str(tmp_path / "ens10")
-    report = av_tools.ensemble([video["a"], video["b"]], out, weights=[1, 0])
+    report = ensemble_tool.ensemble([video["a"], video["b"]], out, weights=[1, 0])
     inputs = _eval_batch(video["data"])
     np.testing.assert_allclose(
         _probabilities(out, inputs), _probabilities(video["a"], inputs), atol=1e-6
@@ -206,7 +208,7 @@ def test_ensemble_weights_one_zero_is_model_a(video, tmp_path):
 
 def test_ensemble_equal_weights_is_the_mean_and_serves_examples(video, tmp_path):
     out = str(tmp_path / "ens55")
-    report = av_tools.ensemble([video["a"], video["b"]], out, weights=[0.6, 0.6])
+    report = ensemble_tool.ensemble([video["a"], video["b"]], out, weights=[0.6, 0.6])
     assert report["weights"] == [0.5, 0.5]
     inputs = _eval_batch(video["data"])
     expected = (_probabilities(video["a"], inputs) + _probabilities(video["b"], inputs)) / 2
@@ -223,7 +225,7 @@ def test_ensemble_equal_weights_is_the_mean_and_serves_examples(video, tmp_path)
 
 
 def test_ensemble_tuned_weights_on_grid_and_not_worse(video, tmp_path):
-    report = av_tools.ensemble(
+    report = ensemble_tool.ensemble(
         [video["a"], video["b"]], str(tmp_path / "tuned"), tune_weights=True, grid_step=0.25
     )
     weights = np.array(report["weights"])
@@ -257,15 +259,15 @@ def test_ensemble_refuses_mismatched_members(video, tmp_path):
     (other / artifacts.LABELS_FILE).write_text("".join(f"{x}\n" for x in labels[::-1]))
     out = str(tmp_path / "o")
     with pytest.raises(JobError, match="different labels"):
-        av_tools.ensemble([video["a"], str(tmp_path / "shuffled")], out)
+        ensemble_tool.ensemble([video["a"], str(tmp_path / "shuffled")], out)
     with pytest.raises(JobError, match="max-model-mb"):
-        av_tools.ensemble([video["a"], video["b"]], out, max_model_mb=1.0)
+        ensemble_tool.ensemble([video["a"], video["b"]], out, max_model_mb=1.0)
     with pytest.raises(JobError, match="3 weights for 2"):
-        av_tools.ensemble([video["a"], video["b"]], out, weights=[1, 2, 3])
+        ensemble_tool.ensemble([video["a"], video["b"]], out, weights=[1, 2, 3])
     with pytest.raises(JobError, match=">= 0"):
-        av_tools.ensemble([video["a"], video["b"]], out, weights=[1, -1])
+        ensemble_tool.ensemble([video["a"], video["b"]], out, weights=[1, -1])
     with pytest.raises(JobError, match="at least two"):
-        av_tools.ensemble([video["a"]], out)
+        ensemble_tool.ensemble([video["a"]], out)
 
 
 # ------------------------------------------------------------------ frame level + CLI
@@ -288,7 +290,7 @@ def _untrained_frame_model(root, data: str) -> str:
 
 def test_frame_level_ensemble_reads_each_members_frames(tmp_path, capsys):
     data = str(tmp_path / "frames.tfrecord")
-    yt8m_data.write_frame_level_sample(data, 200, CLASSES, seed=2, max_frames=8)
+    yt8m_records.write_frame_level_sample(data, 200, CLASSES, seed=2, max_frames=8)
     model = _untrained_frame_model(tmp_path, data)
     short = tmp_path / "short" / "saved_model"  # the same model, reading 4 frames at most
     shutil.copytree(os.path.join(model, "saved_model"), short)

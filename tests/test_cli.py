@@ -99,3 +99,30 @@ def test_flex_template_maps_parameters_onto_the_cli():
     assert evaluate[3:] == ["--catalog=gs://b/c", "--predictions=gs://b/p"]
     profile = (path.parent / "flex_template.args").read_text().splitlines()
     assert "--no-wait" in profile  # the launcher only submits; the job publishes itself
+
+
+def test_settings_dataclasses_become_flags_with_their_help():
+    import argparse
+    import dataclasses
+
+    from models.av.train import AVTrainParams
+    from models.av.zoo import AVParams
+    from models.text.model import HParams
+    from pipelines.components.flags import add_dataclass_flags, pop_dataclass_args
+
+    for cls in (HParams, AVParams, AVTrainParams):
+        parser = argparse.ArgumentParser()
+        add_dataclass_flags(parser, cls)
+        actions = {a.dest: a for a in parser._actions if a.dest != "help"}
+        fields = dataclasses.fields(cls)
+        assert list(actions) == [f.name for f in fields]
+        for field in fields:
+            assert actions[field.name].help == field.metadata["help"] != ""
+            assert actions[field.name].default == getattr(cls(), field.name)
+        args = vars(parser.parse_args([]))
+        assert cls(**pop_dataclass_args(args, cls)) == cls() and args == {}
+    parser = argparse.ArgumentParser()
+    add_dataclass_flags(parser, HParams)
+    assert parser.parse_args(["--wide", "No", "--refit", "1"]).wide is False
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--wide", "maybe"])

@@ -8,15 +8,16 @@ import struct
 
 import pytest
 
+from pipelines.evaluation import plots as eval_plots
 from pipelines.evaluation import report as eval_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EVIL = "<script>alert('x')</script>&co"
 EXPECTED_PIXELS = {
-    eval_report.PR_CURVE_PNG: (800, 600),
-    eval_report.CATEGORY_AP_PNG: (800, 900),
-    eval_report.CALIBRATION_PNG: (700, 600),
-    eval_report.TAGS_PER_VIDEO_PNG: (800, 500),
+    eval_plots.PR_CURVE_PNG: (800, 600),
+    eval_plots.CATEGORY_AP_PNG: (800, 900),
+    eval_plots.CALIBRATION_PNG: (700, 600),
+    eval_plots.TAGS_PER_VIDEO_PNG: (800, 500),
 }
 
 
@@ -136,7 +137,7 @@ def _render(report: dict, out) -> tuple[list[str], str]:
 
 def test_writes_plots_and_page(tmp_path):
     paths, page = _render(_report(), tmp_path)
-    names = [*eval_report.PLOT_FILES, eval_report.REPORT_HTML]
+    names = [*eval_plots.PLOT_FILES, eval_report.REPORT_HTML]
     assert paths == [os.path.join(str(tmp_path), name) for name in names]
     assert sorted(os.listdir(tmp_path)) == sorted(names)
     for name, pixels in EXPECTED_PIXELS.items():
@@ -229,7 +230,7 @@ def test_many_categories_and_odd_names(tmp_path):
     report["per_category"] += extra + [_category("_hidden", 2, 0.77, 0.2)]
     report["curves"]["pr"]["per_category"]["_hidden"] = _curve(3)
     paths, page = _render(report, tmp_path)
-    assert _png_size(_read(paths[1])) == EXPECTED_PIXELS[eval_report.CATEGORY_AP_PNG]
+    assert _png_size(_read(paths[1])) == EXPECTED_PIXELS[eval_plots.CATEGORY_AP_PNG]
     assert page.count("<tr>") == 1 + 8 + 1 + 65  # metrics header + rows, categories header + rows
 
 
@@ -238,7 +239,7 @@ def test_rendering_is_deterministic(tmp_path):
     _, page_a = _render(_with_baseline(_report()), first)
     _, page_b = _render(_with_baseline(_report()), second)
     assert page_a == page_b
-    for name in eval_report.PLOT_FILES:
+    for name in eval_plots.PLOT_FILES:
         assert _read(str(first / name)) == _read(str(second / name))
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from models import artifacts
 from models.text.data import make_dataset
 from models.text.model import HParams
 from models.text.train import TrainConfig, load_training_data, predict_scores, train
@@ -88,6 +89,8 @@ def test_av_only_videos_are_kept_and_bad_vectors_dead_lettered(fused):
 def test_fusion_model_learns_from_either_modality(fused):
     root, _, summary, _ = fused
     assert summary["metrics"]["test"]["gap@20"] > 0.9
+    card = artifacts.read_extra(str(root / "model" / "saved_model"), artifacts.CARD_FILE)
+    assert card["kind"] == "text+av"
     rows = _rows(root / "out")
     for kind, start in (("text+av", 0), ("text", 1), ("av", 2)):
         ids = [f"v{i:04d}" for i in range(start, 300, 3)]

@@ -12,8 +12,8 @@ import sys
 
 import pytest
 
-from pipelines import cli, nightly
-from pipelines.components import guards, locks, publish, scoring
+from pipelines import cli
+from pipelines.components import guards, locks, publish, scoring, tables
 from tests.conftest import ROOT
 from tests.test_hostile_inputs import _jsonl, _snapshot
 from tests.test_nightly import _catalog_rows
@@ -203,9 +203,9 @@ def test_two_nightly_runs_on_one_state_dir_one_publishes(sample_catalog, sample_
     assert loser.startswith("catalog-tagger: error: state dir") and "is locked by nightly run" in (
         loser
     )
-    history = [json.loads(line) for line in (state / nightly.HISTORY).read_text().splitlines()]
-    assert len(history) == 1 and (state / nightly.CURRENT).read_text() == history[0]["run_id"]
-    table = pathlib.Path(nightly.current_table(str(state)))
+    history = [json.loads(line) for line in (state / tables.HISTORY).read_text().splitlines()]
+    assert len(history) == 1 and (state / tables.CURRENT).read_text() == history[0]["run_id"]
+    table = pathlib.Path(tables.current_table(str(state)))
     rows = [line for f in sorted(table.iterdir()) for line in f.read_text().splitlines()]
     assert len(rows) == history[0]["videos"]["in_table"] == history[0]["records"]["tagged"]
     assert os.listdir(state / "tables") == [history[0]["run_id"]]

@@ -13,7 +13,8 @@ import shutil
 
 import pytest
 
-from pipelines import cli, nightly
+from pipelines import cli
+from pipelines.components import tables
 from tests.test_nightly import _catalog_rows
 
 GOOD_VIDEOS = 40
@@ -102,7 +103,7 @@ JOBS = ("preprocess", "predict", "nightly")
 
 def _snapshot(root: pathlib.Path) -> dict[str, str]:
     """Every published file under ``root`` with its digest (staging and spare tables aside)."""
-    current = (root / nightly.CURRENT).read_text() if (root / nightly.CURRENT).exists() else None
+    current = (root / tables.CURRENT).read_text() if (root / tables.CURRENT).exists() else None
     out = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = path.relative_to(root).as_posix()

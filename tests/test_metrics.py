@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models import metrics
+from models import metrics, ranking
 
 # 3 videos x 4 classes, all 12 scores distinct; 4 positive labels in total.
 SCORES = np.array(
@@ -81,7 +81,7 @@ def test_gap_matches_reference(k, decimals):
 
 
 def test_gap_handles_chunks_and_ties(monkeypatch):
-    monkeypatch.setattr(metrics, "_CHUNK_ELEMENTS", 64)  # several row blocks
+    monkeypatch.setattr(ranking, "_CHUNK_ELEMENTS", 64)  # several row blocks
     rng = np.random.default_rng(3)
     scores = rng.integers(0, 4, (50, 12)).astype(np.float32)
     labels = rng.random((50, 12)) < 0.3
@@ -114,7 +114,7 @@ def test_perr_ignores_videos_without_labels():
 
 
 def test_perr_matches_reference_with_ties(monkeypatch):
-    monkeypatch.setattr(metrics, "_CHUNK_ELEMENTS", 200)
+    monkeypatch.setattr(ranking, "_CHUNK_ELEMENTS", 200)
     rng = np.random.default_rng(9)
     scores = rng.integers(0, 5, (80, 10)).astype(float)  # heavy ties
     labels = rng.random((80, 10)) < 0.25
@@ -152,7 +152,7 @@ def test_average_precision_ties_form_one_step():
 
 
 def test_average_precision_matches_rank_definition_without_ties(monkeypatch):
-    monkeypatch.setattr(metrics, "_CHUNK_ELEMENTS", 100)  # several class blocks
+    monkeypatch.setattr(ranking, "_CHUNK_ELEMENTS", 100)  # several class blocks
     rng = np.random.default_rng(11)
     scores, labels = rng.random((60, 9)), rng.random((60, 9)) < 0.2
     labels[:, 4] = False
@@ -217,7 +217,7 @@ def _brute_force_best_f1(s: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def test_tuned_thresholds_match_brute_force(monkeypatch):
-    monkeypatch.setattr(metrics, "_CHUNK_ELEMENTS", 1000)
+    monkeypatch.setattr(ranking, "_CHUNK_ELEMENTS", 1000)
     rng = np.random.default_rng(5)
     scores = rng.random((300, 8)).round(2)  # ties included
     labels = rng.random((300, 8)) < rng.random(8) * 0.4

@@ -14,7 +14,9 @@ import time
 
 import pytest
 
+from models import artifacts
 from pipelines import cli, nightly
+from pipelines.components import tables
 from tests.conftest import ROOT
 from tests.test_predict import empty_bag_of_words_scores
 
@@ -28,7 +30,7 @@ def _nightly(catalog, model_dir, state, out) -> dict:
 
 
 def _table(state) -> dict:
-    path = nightly.current_table(str(state))
+    path = tables.current_table(str(state))
     files = sorted(os.listdir(path))
     rows = [json.loads(line) for f in files
             for line in (pathlib.Path(path) / f).read_text(encoding="utf-8").splitlines()]  # fmt: skip
@@ -73,6 +75,9 @@ def test_second_run_tags_nothing_and_edits_tag_exactly_those(catalog, sample_mod
     flagged = sorted(vid for vid, r in _table(state).items() if r.get("empty_text"))
     assert flagged == ["v0000331", "v0000666"]  # the sample's empty-text videos among these 300
     assert first["records"]["empty_text"] == 2
+    tuned = artifacts.read_extra(str(model_dir / "saved_model"), artifacts.THRESHOLDS_FILE)
+    assert json.loads((out / "thresholds_used.json").read_text()) == pytest.approx(tuned)
+    assert 0 < first["oov_token_rate"] < 1  # predict's report, plus nightly's sections
     second = _nightly(catalog, model_dir, state, out)
     assert second["records"]["tagged"] == 0
     assert second["videos"]["unchanged"] == first["videos"]["in_table"]
@@ -101,7 +106,7 @@ def test_second_run_tags_nothing_and_edits_tag_exactly_those(catalog, sample_mod
     published = [json.loads(line) for f in (out / "tags").glob("*.jsonl")
                  for line in f.read_text().splitlines()]  # fmt: skip
     assert sorted(r["video_id"] for r in published) == sorted([*edited, "v9000001", "v9000002"])
-    history = (state / nightly.HISTORY).read_text().splitlines()
+    history = (state / tables.HISTORY).read_text().splitlines()
     assert [json.loads(h)["records"]["tagged"] for h in history] == [
         first["records"]["tagged"],
         0,
@@ -128,7 +133,7 @@ def test_killed_run_leaves_the_published_table_untouched(catalog, sample_model, 
     model_dir, _ = sample_model
     state, out = tmp_path / "state", tmp_path / "out"
     _nightly(catalog, model_dir, state, out)
-    pointer = (state / nightly.CURRENT).read_text()
+    pointer = (state / tables.CURRENT).read_text()
     before = _table(state)
     args = [sys.executable, "-m", "pipelines.cli", "nightly", "--catalog", str(catalog),
             "--model-dir", str(model_dir), "--state-dir", str(state), "--output-dir", str(out),
@@ -142,10 +147,10 @@ def test_killed_run_leaves_the_published_table_untouched(catalog, sample_model, 
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert (state / nightly.CURRENT).read_text() == pointer
+    assert (state / tables.CURRENT).read_text() == pointer
     assert _table(state) == before
     rerun = _nightly(catalog, model_dir, state, out)  # the rerun completes and publishes
-    assert (state / nightly.CURRENT).read_text() != pointer
+    assert (state / tables.CURRENT).read_text() != pointer
     assert rerun["records"]["tagged"] == 0 and len(_table(state)) == len(before)
 
 

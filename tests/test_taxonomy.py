@@ -198,7 +198,7 @@ def test_real_yt8m_vocabulary(shared_data):
     path = shared_data / "yt8m" / "vocabulary.csv"
     if not path.exists():
         pytest.skip(f"{path} is not present")
-    from models.av.data import read_vocabulary
+    from models.av.vocabulary import read_vocabulary
 
     names = list(read_vocabulary(str(path)).names)  # blank names become class_<Index>
     assert len(names) == 3862

@@ -53,7 +53,7 @@ def test_export_carries_labels_thresholds_and_card(sample_model, sample_preproce
     thresholds = artifacts.read_extra(saved, artifacts.THRESHOLDS_FILE)
     assert list(thresholds) == sorted(labels) and all(0 < t <= 1 for t in thresholds.values())
     card = artifacts.read_extra(saved, artifacts.CARD_FILE)
-    assert card["metrics"] == summary["metrics"]
+    assert card["kind"] == "text" and card["metrics"] == summary["metrics"]
     assert card["vocabulary"]["size"] == output.vocabulary_size_by_name("tokens")
     assert card["vocabulary"]["oov_buckets"] == 0  # the default: no buckets
     assert card["versions"]["tensorflow"] == tf.__version__

@@ -7,6 +7,8 @@ import pytest
 import tensorflow as tf
 
 from models.av import data as y8
+from models.av import records as y8_records
+from models.av import vocabulary as y8_vocabulary
 from models.priors import label_prior
 from transforms.records import RecordError
 from transforms.splits import SplitConfig, hash_split
@@ -93,7 +95,7 @@ def test_read_vocabulary_fills_gaps_and_disambiguates(tmp_path):
         "5,2,Car,Autos & Vehicles\n"
         "6,1,Car (2),Other\n"
     )
-    vocab = y8.read_vocabulary(str(path))
+    vocab = y8_vocabulary.read_vocabulary(str(path))
     assert vocab.names == (
         "Game", "class_1", "Car (2)", "Car, red", "class_4", "Car (5)", "Car (2) (6)",
     )  # fmt: skip
@@ -114,10 +116,10 @@ def test_read_vocabulary_rejects_other_files(tmp_path):
     path = tmp_path / "other.csv"
     path.write_text("id,title\n1,x\n")
     with pytest.raises(ValueError, match=r"no column\(s\) \['Index', 'Name'\]"):
-        y8.read_vocabulary(str(path))
+        y8_vocabulary.read_vocabulary(str(path))
     path.write_text("Index,Name\nx,Game\n")
     with pytest.raises(ValueError, match="bad Index 'x'"):
-        y8.read_vocabulary(str(path))
+        y8_vocabulary.read_vocabulary(str(path))
 
 
 # Graph parsing --------------------------------------------------------------
@@ -183,7 +185,7 @@ def test_parse_frame_level_fails_on_a_short_frame():
 
 
 def test_decode_video_example_values():
-    record = y8.decode_video_example(_video(b"ab12", (7, 2)))
+    record = y8_records.decode_video_example(_video(b"ab12", (7, 2)))
     assert record["video_id"] == "ab12" and record["labels"] == [7, 2]
     np.testing.assert_array_equal(record["mean_rgb"], (np.arange(1024) / 1024).astype(np.float32))
     assert record["mean_rgb"].dtype == np.float32 and record["mean_audio"].shape == (128,)
@@ -207,20 +209,20 @@ def test_decode_video_example_values():
 )
 def test_decode_video_example_errors(data, reason):
     with pytest.raises(RecordError) as err:
-        y8.decode_video_example(data)
+        y8_records.decode_video_example(data)
     assert err.value.reason == reason
 
 
 def test_decode_frame_example_values():
     rgb3, audio3 = _frames(3, 1024, offset=3), _frames(3, 128)
-    record = y8.decode_frame_example(_sequence(b"seq1", (4,), rgb3, audio3), max_frames=2)
+    record = y8_records.decode_frame_example(_sequence(b"seq1", (4,), rgb3, audio3), max_frames=2)
     assert record["video_id"] == "seq1" and record["labels"] == [4]
     assert record["num_frames"] == 2
     np.testing.assert_array_equal(record["rgb"], y8.dequantize(_codes(rgb3[:2], 1024)))
     np.testing.assert_array_equal(record["audio"], y8.dequantize(_codes(audio3[:2], 128)))
     assert record["rgb"].dtype == np.float32
 
-    empty = y8.decode_frame_example(_sequence(b"none"))
+    empty = y8_records.decode_frame_example(_sequence(b"none"))
     assert empty["num_frames"] == 0
     assert empty["rgb"].shape == (0, 1024) and empty["audio"].shape == (0, 128)
 
@@ -240,7 +242,7 @@ def test_decode_frame_example_values():
 )
 def test_decode_frame_example_errors(data, reason):
     with pytest.raises(RecordError) as err:
-        y8.decode_frame_example(data)
+        y8_records.decode_frame_example(data)
     assert err.value.reason == reason
 
 
@@ -267,7 +269,7 @@ def _ids(dataset) -> list[str]:
 
 def test_dataset_split_filter_matches_split_of(tmp_path):
     path = str(tmp_path / "videos.tfrecord")
-    y8.write_video_level_sample(path, 300, num_classes=6, seed=3)
+    y8_records.write_video_level_sample(path, 300, num_classes=6, seed=3)
     everything = _ids(y8.video_level_dataset([path], 6, batch_size=64))
     assert len(everything) == 300
     config = SplitConfig(60, 20, 20, salt="s")
@@ -284,8 +286,8 @@ def test_dataset_split_filter_matches_split_of(tmp_path):
 
 def test_labels_dataset_counts_the_same_labels_without_features(tmp_path):
     video, frames = str(tmp_path / "v.tfrecord"), str(tmp_path / "f.tfrecord")
-    y8.write_video_level_sample(video, 120, num_classes=6, seed=2)
-    manifest = y8.write_frame_level_sample(frames, 30, 6, seed=3, max_frames=3)
+    y8_records.write_video_level_sample(video, 120, num_classes=6, seed=2)
+    manifest = y8_records.write_frame_level_sample(frames, 30, 6, seed=3, max_frames=3)
     config = SplitConfig(60, 20, 20, salt="s")
     full = y8.video_level_dataset(video, 6, 32, split="train", split_config=config)
     cheap = y8.labels_dataset(video, 6, 25, split="train", split_config=config)
@@ -307,9 +309,9 @@ def test_generators_are_byte_for_byte_deterministic(tmp_path):
     def write(kind: str, name: str, seed: int) -> bytes:
         path = str(tmp_path / name)
         if kind == "video":
-            y8.write_video_level_sample(path, 40, num_classes=8, seed=seed)
+            y8_records.write_video_level_sample(path, 40, num_classes=8, seed=seed)
         else:
-            y8.write_frame_level_sample(path, 10, 8, seed=seed, max_frames=6, min_frames=0)
+            y8_records.write_frame_level_sample(path, 10, 8, seed=seed, max_frames=6, min_frames=0)
         return (tmp_path / name).read_bytes()
 
     for kind in ("video", "frame"):
@@ -319,8 +321,8 @@ def test_generators_are_byte_for_byte_deterministic(tmp_path):
 
 def test_video_level_sample_manifest_and_learnable(tmp_path):
     path = str(tmp_path / "videos.tfrecord")
-    manifest = y8.write_video_level_sample(path, 400, num_classes=10, seed=0)
-    records = [y8.decode_video_example(r.numpy()) for r in tf.data.TFRecordDataset(path)]
+    manifest = y8_records.write_video_level_sample(path, 400, num_classes=10, seed=0)
+    records = [y8_records.decode_video_example(r.numpy()) for r in tf.data.TFRecordDataset(path)]
     assert manifest["videos"] == len(records) == 400
     counts = np.zeros(10, int)
     for record in records:
@@ -342,8 +344,8 @@ def test_video_level_sample_manifest_and_learnable(tmp_path):
 
 def test_frame_level_sample_parses_the_same_in_graph_and_python(tmp_path):
     path = str(tmp_path / "frames.tfrecord")
-    manifest = y8.write_frame_level_sample(path, 12, 5, seed=1, max_frames=6, min_frames=0)
-    records = [y8.decode_frame_example(r.numpy(), 4) for r in tf.data.TFRecordDataset(path)]
+    manifest = y8_records.write_frame_level_sample(path, 12, 5, seed=1, max_frames=6, min_frames=0)
+    records = [y8_records.decode_frame_example(r.numpy(), 4) for r in tf.data.TFRecordDataset(path)]
     assert sum(len(r["labels"]) for r in records) == sum(manifest["label_counts"])
     assert manifest["frames"] >= sum(r["num_frames"] for r in records)
     batches = list(y8.frame_level_dataset(path, 5, batch_size=5, max_frames=4))
@@ -370,7 +372,7 @@ def yt8m(shared_data):
 
 
 def test_shared_vocabulary(yt8m):
-    vocab = y8.read_vocabulary(str(yt8m / "vocabulary.csv"))
+    vocab = y8_vocabulary.read_vocabulary(str(yt8m / "vocabulary.csv"))
     assert vocab.num_classes == len(vocab.names) == len(set(vocab.names)) == 3862
     assert vocab.names[:3] == ("Game", "Video game", "Vehicle") and vocab.verticals[0] == "Games"
     assert vocab.names[120] == "class_120"  # an empty Name in the official file
@@ -378,7 +380,7 @@ def test_shared_vocabulary(yt8m):
 
 def test_shared_first_record(yt8m):
     first = next(iter(tf.data.TFRecordDataset(str(yt8m / "validate0000.tfrecord")))).numpy()
-    record = y8.decode_video_example(first)
+    record = y8_records.decode_video_example(first)
     assert record["video_id"] == "02aa" and record["labels"] == [3, 4, 9, 34]
     assert record["mean_rgb"].shape == (1024,) and record["mean_audio"].shape == (128,)
     features, labels = y8.parse_video_level(tf.constant([first]), 3862)

@@ -1,4 +1,4 @@
-"""YouTube-8M readers: vocabulary, video- and frame-level tf.data, record decoding.
+"""YouTube-8M tf.data readers: record formats, dequantization, splits, batched parsing.
 
 Video-level records are ``tf.train.Example`` (``id`` bytes, ``labels`` int64s,
 ``mean_rgb`` float[1024], ``mean_audio`` float[128]); frame-level records are
@@ -7,8 +7,9 @@ of one uint8-quantized bytes feature per frame (see :func:`dequantize`).
 
 ``parse_*`` are batched graph functions for training: they cannot dead-letter,
 so label ids outside ``[0, num_classes)`` are masked out of the multi-hot and a
-frame of the wrong byte length fails the batch. ``decode_*`` are per-record
-Python functions for the Beam predictor that raise ``RecordError(reason)``.
+frame of the wrong byte length fails the batch. The per-record decoders of the
+Beam predictor, which raise ``RecordError(reason)``, are in ``models.av.records``;
+the class vocabulary is read by ``models.av.vocabulary``.
 
 Splits are ``transforms.splits.hash_split`` of the video id (md5; no TF op), so
 tf.data hashes ids with one ``tf.py_function`` call per chunk of
@@ -18,75 +19,17 @@ the 11,790 validation videos.
 
 from __future__ import annotations
 
-import collections
-import csv
-import dataclasses
-import io
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
-from google.protobuf.message import DecodeError
 
-from transforms.records import SPLITS, RecordError, decode_utf8
+from transforms.records import SPLITS
 from transforms.splits import SplitConfig, hash_split
 
 VIDEO_FEATURES = {"mean_rgb": 1024, "mean_audio": 128}
 FRAME_FEATURES = {"rgb": 1024, "audio": 128}
 _SPLIT_CHUNK = 1024
-
-
-@dataclasses.dataclass(frozen=True)
-class Vocabulary:
-    """Class names (unique) and first verticals, indexed by class index."""
-
-    names: tuple[str, ...]
-    verticals: tuple[str, ...]
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.names)
-
-
-def read_vocabulary(path: str) -> Vocabulary:
-    """Reads a YT-8M ``vocabulary.csv`` (local or GCS).
-
-    Missing indexes and empty names become ``class_{i}``; a name shared by
-    several classes becomes ``"Name (index)"`` for each of them.
-    """
-    with tf.io.gfile.GFile(path, "r") as f:
-        reader = csv.DictReader(io.StringIO(f.read()))
-        missing = {"Index", "Name"} - set(reader.fieldnames or ())
-        if missing:
-            raise ValueError(
-                f"{path} is not a YT-8M vocabulary: no column(s) {sorted(missing)}. "
-                f"Received columns: {reader.fieldnames}"
-            )
-        rows = {}
-        for line, row in enumerate(reader, start=2):
-            try:
-                index = int(row["Index"])
-            except (TypeError, ValueError):
-                raise ValueError(f"{path}:{line}: bad Index {row['Index']!r}") from None
-            if index < 0 or index in rows:
-                raise ValueError(f"{path}:{line}: negative or repeated Index {index}")
-            rows[index] = ((row["Name"] or "").strip(), (row.get("Vertical1") or "").strip())
-    size = max(rows, default=-1) + 1
-    names = [rows.get(i, ("", ""))[0] or f"class_{i}" for i in range(size)]
-    verticals = tuple(rows.get(i, ("", ""))[1] for i in range(size))
-    return Vocabulary(_unique_names(names), verticals)
-
-
-def _unique_names(names: list[str]) -> tuple[str, ...]:
-    counts = collections.Counter(names)
-    out, taken = [], set()
-    for i, name in enumerate(names):
-        name = f"{name} ({i})" if counts[name] > 1 else name
-        while name in taken:  # "A (3)" may itself be a real name
-            name = f"{name} ({i})"
-        taken.add(name)
-        out.append(name)
-    return tuple(out)
 
 
 def dequantize(feat, max_quantized_value=2.0, min_quantized_value=-2.0):
@@ -272,146 +215,3 @@ def labels_dataset(
     ids_fn = _ids_frame if frame_level else _ids_video
     dataset = _records(files, False, 0, split, split_config, compression, ids_fn)
     return _batched(dataset, batch_size, parse)
-
-
-def _parse_proto(message_class, data: bytes):
-    try:
-        return message_class.FromString(data)
-    except (DecodeError, TypeError) as err:
-        raise RecordError("malformed_example", str(err)[:200]) from None
-
-
-def _context(features) -> dict:
-    """``video_id`` and ``labels`` of an Example's features or a SequenceExample's context."""
-    ids = features.feature["id"].bytes_list.value if "id" in features.feature else []
-    video_id = decode_utf8(ids[0]).strip() if ids else ""
-    if not video_id:
-        raise RecordError("missing_video_id")
-    labels = features.feature["labels"].int64_list.value if "labels" in features.feature else []
-    return {"video_id": video_id, "labels": list(labels)}
-
-
-def decode_video_example(data: bytes, feature_sizes=VIDEO_FEATURES) -> dict:
-    """One serialized video-level Example to numpy; :class:`RecordError` if malformed."""
-    features = _parse_proto(tf.train.Example, data).features
-    record = _context(features)
-    for name, size in feature_sizes.items():
-        feature = features.feature.get(name)
-        if feature is None or feature.WhichOneof("kind") != "float_list":
-            raise RecordError("missing_feature", f"{name} is not a float list")
-        values = np.asarray(feature.float_list.value, np.float32)
-        if values.shape != (size,):
-            raise RecordError("bad_feature_size", f"{name} has {values.size} values, not {size}")
-        if not np.isfinite(values).all():
-            raise RecordError("non_finite", name)
-        record[name] = values
-    return record
-
-
-def decode_frame_example(data: bytes, max_frames: int = 300, feature_sizes=FRAME_FEATURES) -> dict:
-    """One serialized frame-level SequenceExample to dequantized numpy.
-
-    Each feature is ``float32 [num_frames, size]`` with ``num_frames`` capped at
-    ``max_frames``; every frame (kept or not) must hold exactly ``size`` bytes and
-    all feature lists the same number of frames. No frames at all is allowed.
-    """
-    sequence = _parse_proto(tf.train.SequenceExample, data)
-    record = _context(sequence.context)
-    lists = sequence.feature_lists.feature_list
-    counts = {}
-    for name, size in feature_sizes.items():
-        frames = lists[name].feature if name in lists else []
-        counts[name] = len(frames)
-        for i, frame in enumerate(frames):
-            if [len(raw) for raw in frame.bytes_list.value] != [size]:
-                raise RecordError(
-                    "bad_frame_size", f"{name} frame {i} is not one {size}-byte value"
-                )
-        codes = b"".join(frame.bytes_list.value[0] for frame in frames[:max_frames])
-        codes = np.frombuffer(codes, np.uint8).reshape(-1, size)
-        record[name] = dequantize(codes).astype(np.float32)
-    if len(set(counts.values())) > 1:
-        raise RecordError("frame_count_mismatch", str(counts))
-    record["num_frames"] = min(min(counts.values(), default=0), max_frames)
-    return record
-
-
-def make_video_example(video_id: str, labels, features: Mapping[str, np.ndarray]):
-    """A video-level ``tf.train.Example``."""
-    feature = {
-        "id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[video_id.encode()])),
-        "labels": tf.train.Feature(int64_list=tf.train.Int64List(value=list(labels))),
-    }
-    for name, values in features.items():
-        feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=list(values)))
-    return tf.train.Example(features=tf.train.Features(feature=feature))
-
-
-def make_frame_example(video_id: str, labels, frames: Mapping[str, np.ndarray]):
-    """A frame-level ``tf.train.SequenceExample``; ``frames`` maps name to uint8 [n, size]."""
-    example = tf.train.SequenceExample(context=make_video_example(video_id, labels, {}).features)
-    for name, codes in frames.items():
-        feature_list = example.feature_lists.feature_list[name]  # created even with no frames
-        for row in np.asarray(codes, np.uint8):
-            feature_list.feature.add().bytes_list.value.append(row.tobytes())
-    return example
-
-
-def _sample_videos(videos: int, num_classes: int, seed: int, feature_sizes):
-    """Yields ``(video_id, labels, class-dependent means, rng)``: 1-3 Zipf-ish labels each."""
-    rng = np.random.default_rng(seed)
-    centroids = {n: rng.normal(0.0, 0.6, (num_classes, s)) for n, s in feature_sizes.items()}
-    weights = 1.0 / np.sqrt(np.arange(1, num_classes + 1))
-    for i in range(videos):
-        k = int(rng.integers(1, min(3, num_classes) + 1))
-        labels = sorted(rng.choice(num_classes, k, replace=False, p=weights / weights.sum()))
-        means = {
-            n: c[labels].sum(axis=0) + rng.normal(0.0, 0.3, c.shape[1])
-            for n, c in centroids.items()
-        }
-        yield f"s{seed}v{i:05d}", [int(x) for x in labels], means, rng
-
-
-def _write_sample(path, videos, num_classes, seed, feature_sizes, to_example) -> dict:
-    counts, frames = np.zeros(num_classes, np.int64), 0
-    with tf.io.TFRecordWriter(path) as writer:
-        for video_id, labels, means, rng in _sample_videos(
-            videos, num_classes, seed, feature_sizes
-        ):
-            example, n = to_example(video_id, labels, means, rng)
-            writer.write(example.SerializeToString(deterministic=True))
-            counts[labels] += 1
-            frames += n
-    return {"path": path, "videos": videos, "frames": frames, "label_counts": counts.tolist()}
-
-
-def write_video_level_sample(
-    path: str, videos: int, num_classes: int, seed: int = 0, feature_sizes=VIDEO_FEATURES
-) -> dict:
-    """Writes a deterministic video-level TFRecord; returns a small manifest."""
-
-    def to_example(video_id, labels, means, _):
-        values = {k: np.clip(m, -2.0, 2.0).astype(np.float32) for k, m in means.items()}
-        return make_video_example(video_id, labels, values), 0
-
-    return _write_sample(path, videos, num_classes, seed, feature_sizes, to_example)
-
-
-def write_frame_level_sample(
-    path: str,
-    videos: int,
-    num_classes: int,
-    seed: int = 0,
-    max_frames: int = 20,
-    min_frames: int = 1,
-    feature_sizes=FRAME_FEATURES,
-) -> dict:
-    """Writes a deterministic frame-level TFRecord of ``min_frames..max_frames``
-    quantized frames per video, scattered around class-dependent means."""
-
-    def to_example(video_id, labels, means, rng):
-        n = int(rng.integers(min_frames, max_frames + 1))
-        frames = {k: quantize(m + rng.normal(0.0, 0.3, (n, m.size))) for k, m in means.items()}
-        return make_frame_example(video_id, labels, frames), n
-
-    return _write_sample(path, videos, num_classes, seed, feature_sizes, to_example)

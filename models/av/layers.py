@@ -24,62 +24,27 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from models.av.stored_weights import WEIGHT_DTYPES, StoredWeights, is_int, require_arg
 from models.priors import moe_output_biases
 
-__all__ = ["ContextGating", "FrameMask", "MixtureOfExperts", "NetVLAD", "StoredDense"]
-
-WEIGHT_DTYPES = ("float32", "float16")
-
-
-def _is_int(value, minimum: int) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
-
-
-def _require(ok: bool, name: str, value, what: str) -> None:
-    if not ok:
-        raise ValueError(f"`{name}` must be {what}. Received: {name}={value!r}")
-
-
-class _StoredWeights(keras.layers.Layer):
-    """Base: validates ``weight_dtype``/``seed``; ``_cast`` weights to the compute dtype."""
-
-    def __init__(self, weight_dtype="float32", seed=None, **kwargs):
-        super().__init__(**kwargs)
-        _require(
-            weight_dtype in WEIGHT_DTYPES, "weight_dtype", weight_dtype, f"one of {WEIGHT_DTYPES}"
-        )
-        _require(seed is None or _is_int(seed, 0), "seed", seed, "None or an int >= 0")
-        self.weight_dtype = weight_dtype
-        self.seed = seed
-
-    def _seeded(self, initializer: type, offset: int, **kwargs):
-        """``initializer`` seeded with ``seed + offset`` (one seed per weight)."""
-        seed = None if self.seed is None else self.seed + offset
-        return initializer(seed=seed, **kwargs)
-
-    def _cast(self, weight):
-        dtype = self._compute_dtype_object
-        return weight if weight.dtype.base_dtype == dtype.base_dtype else tf.cast(weight, dtype)
-
-    @staticmethod
-    def _last_dim(input_shape, layer: str) -> int:
-        dim = tf.TensorShape(input_shape)[-1]
-        if dim is None:
-            raise ValueError(f"{layer} needs a defined last input dimension. Received: {dim}")
-        return int(dim)
-
-    def get_config(self):
-        return {**super().get_config(), "weight_dtype": self.weight_dtype, "seed": self.seed}
+__all__ = [
+    "WEIGHT_DTYPES",
+    "ContextGating",
+    "FrameMask",
+    "MixtureOfExperts",
+    "NetVLAD",
+    "StoredDense",
+]
 
 
 @keras.utils.register_keras_serializable(package="catalog_tagger")
-class StoredDense(_StoredWeights):
+class StoredDense(StoredWeights):
     """``activation(x @ kernel + bias)`` with the kernel stored in ``weight_dtype``."""
 
     def __init__(self, units, activation=None, use_bias=True, kernel_regularizer=None, **kwargs):
         super().__init__(**kwargs)
-        _require(_is_int(units, 1), "units", units, "a positive int")
-        _require(isinstance(use_bias, bool), "use_bias", use_bias, "a bool")
+        require_arg(is_int(units, 1), "units", units, "a positive int")
+        require_arg(isinstance(use_bias, bool), "use_bias", use_bias, "a bool")
         self.units = int(units)
         self.activation = keras.activations.get(activation)
         self.use_bias = use_bias
@@ -117,7 +82,7 @@ class StoredDense(_StoredWeights):
 
 
 @keras.utils.register_keras_serializable(package="catalog_tagger")
-class ContextGating(_StoredWeights):
+class ContextGating(StoredWeights):
     """Context Gating (Miech et al. 2017, eq. 2): ``y = x * sigmoid(x @ W + b)``, W [d, d].
 
     W is initialised N(0, 1/d) as in the authors' YouTube-8M code; the bias
@@ -126,7 +91,7 @@ class ContextGating(_StoredWeights):
 
     def __init__(self, weight_dtype="float32", use_bias=True, **kwargs):
         super().__init__(weight_dtype=weight_dtype, **kwargs)
-        _require(isinstance(use_bias, bool), "use_bias", use_bias, "a bool")
+        require_arg(isinstance(use_bias, bool), "use_bias", use_bias, "a bool")
         self.use_bias = use_bias
 
     def build(self, input_shape):
@@ -147,7 +112,7 @@ class ContextGating(_StoredWeights):
 
 
 @keras.utils.register_keras_serializable(package="catalog_tagger")
-class MixtureOfExperts(_StoredWeights):
+class MixtureOfExperts(StoredWeights):
     """YouTube-8M ``MoeModel`` head returning per-class LOGITS.
 
     With C classes and M mixtures (``video_level_models.py``)::
@@ -168,16 +133,16 @@ class MixtureOfExperts(_StoredWeights):
 
     def __init__(self, num_classes, num_mixtures=2, output_context_gating=False, l2=0.0, **kwargs):
         super().__init__(**kwargs)
-        _require(_is_int(num_classes, 1), "num_classes", num_classes, "a positive int")
-        _require(_is_int(num_mixtures, 1), "num_mixtures", num_mixtures, "a positive int")
-        _require(
+        require_arg(is_int(num_classes, 1), "num_classes", num_classes, "a positive int")
+        require_arg(is_int(num_mixtures, 1), "num_mixtures", num_mixtures, "a positive int")
+        require_arg(
             isinstance(output_context_gating, bool),
             "output_context_gating",
             output_context_gating,
             "a bool",
         )
         ok = isinstance(l2, numbers.Real) and not isinstance(l2, bool) and 0.0 <= l2 < math.inf
-        _require(ok, "l2", l2, "a finite float >= 0")
+        require_arg(ok, "l2", l2, "a finite float >= 0")
         self.num_classes = int(num_classes)
         self.num_mixtures = int(num_mixtures)
         self.output_context_gating = output_context_gating
@@ -246,7 +211,7 @@ class MixtureOfExperts(_StoredWeights):
 
 
 @keras.utils.register_keras_serializable(package="catalog_tagger")
-class NetVLAD(_StoredWeights):
+class NetVLAD(StoredWeights):
     """NetVLAD pooling of frame features (Miech et al. 2017, sec. 3; Arandjelovic et al. 2016).
 
     ``call(x, mask=None)``: x [batch, frames, D]; ``mask`` is an optional
@@ -264,7 +229,7 @@ class NetVLAD(_StoredWeights):
 
     def __init__(self, cluster_size, weight_dtype="float32", **kwargs):
         super().__init__(weight_dtype=weight_dtype, **kwargs)
-        _require(_is_int(cluster_size, 1), "cluster_size", cluster_size, "a positive int")
+        require_arg(is_int(cluster_size, 1), "cluster_size", cluster_size, "a positive int")
         self.cluster_size = int(cluster_size)
         self.supports_masking = True
 

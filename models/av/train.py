@@ -24,23 +24,26 @@ import tf_keras as keras
 from models import artifacts, card, metrics
 from models.av import data as yt8m_data
 from models.av import export as av_export
+from models.av.vocabulary import read_vocabulary
 from models.av.zoo import MODELS, AVParams, build_av_model
 from models.loop import LoopConfig, predict_scores
 from models.loop import fit as loop_fit
 from models.priors import label_prior
 from transforms.errors import JobError, require
+from transforms.params import param
 from transforms.splits import SplitConfig
 
 
 @dataclasses.dataclass(frozen=True)
 class AVTrainParams:
-    """Optimisation settings (the model's own are ``AVParams``)."""
+    """Optimisation settings, with their flags' help (the model's own are ``AVParams``)."""
 
-    learning_rate: float = 0.005  # with batch 128: see the README's YouTube-8M sweep
-    batch_size: int = 128
-    epochs: int = 8
-    patience: int = 3
-    max_frames: int = 300
+    # learning rate 0.005 with batch 128: see the README's YouTube-8M sweep
+    learning_rate: float = param(0.005, "Adam learning rate.")
+    batch_size: int = param(128, "Videos per training batch.")
+    epochs: int = param(8, "Maximum epochs (every epoch's weights are kept for averaging).")
+    patience: int = param(3, "Early stopping: epochs without eval GAP@20 improvement.")
+    max_frames: int = param(300, "Frame-level models: frames read per video (YouTube-8M: 300).")
 
     def __post_init__(self) -> None:
         checks = {
@@ -82,7 +85,7 @@ def shard_paths(data: str) -> list[str]:
 def label_names(config: AVTrainConfig) -> tuple[str, ...]:
     if config.vocabulary:
         require(tf.io.gfile.exists(config.vocabulary), f"no vocabulary {config.vocabulary!r}")
-        return yt8m_data.read_vocabulary(config.vocabulary).names
+        return read_vocabulary(config.vocabulary).names
     require(config.num_classes, "give --vocabulary or --num-classes")
     return tuple(f"class_{i}" for i in range(config.num_classes))
 
@@ -181,6 +184,7 @@ def train_av(config: AVTrainConfig) -> dict:
 def model_card(config: AVTrainConfig, labels, results: dict) -> dict:
     return card.model_card(
         results,
+        kind=card.YT8M_FRAMES if config.frame_level else card.YT8M_VIDEO,
         features="yt8m",
         **{av_export.CARD_AV: {
             "params": dataclasses.asdict(config.model),

@@ -9,15 +9,13 @@ Input names are fixed conventions:
   frame-level  ``rgb`` float32 [batch, frames, rgb_size], ``audio`` float32
                [batch, frames, audio_size], ``num_frames`` int32 (int64 is
                cast) [batch]; frames past ``num_frames`` are padding.
-  fusion       ``bow`` sparse [batch, text_dim] (tf-idf bag of words), the
-               video-level inputs, and presence flags ``has_text``/``has_av``
-               float32 [batch, 1].
 
 ``MODELS`` maps a name to its builder ``fn(params, num_classes, *, rgb_size,
 audio_size)``; ``MODELS[name].frame_level`` tells the trainer which reader to
 use. References: Miech et al. 2017, "Learnable pooling with Context Gating for
 video classification"; the YouTube-8M starter code (``video_level_models.py``
-``LogisticModel``/``MoeModel``).
+``LogisticModel``/``MoeModel``). The shared layers are in ``models.av.blocks``;
+the text + audio/visual fusion model is ``models.av.fusion``.
 """
 
 from __future__ import annotations
@@ -25,30 +23,29 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import numbers
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from models.av.layers import (
-    WEIGHT_DTYPES,
-    ContextGating,
-    FrameMask,
-    MixtureOfExperts,
-    NetVLAD,
-    StoredDense,
+from models.av.blocks import (
+    AUDIO_SIZE,
+    RGB_SIZE,
+    dense,
+    frame_inputs,
+    gate,
+    head,
+    is_int,
+    layer_seeds,
+    stored,
+    video_inputs,
 )
-from models.layers import SparseDense, sparse_input
+from models.av.layers import WEIGHT_DTYPES, FrameMask, NetVLAD
 from models.priors import init_output_bias
+from transforms.params import param
 
-RGB_SIZE = 1024
-AUDIO_SIZE = 128
 MODELS: dict[str, Callable[..., keras.Model]] = {}
-
-
-def _is_int(value, minimum: int) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
 
 
 def _is_real(value) -> bool:
@@ -57,55 +54,56 @@ def _is_real(value) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class AVParams:
-    """Hyperparameters of the audio/visual models (see ``AV_HELP``)."""
+    """Hyperparameters of the audio/visual models (``train --features yt8m`` flags)."""
 
-    model: str = "moe"
-    num_mixtures: int = 2
-    input_context_gating: bool = True
-    output_context_gating: bool = True
-    hidden_size: int = 1024
-    cluster_size: int = 64
-    lstm_units: int = 256
-    dropout: float = 0.0
-    l2: float = 1e-8
-    weight_dtype: str = "float32"
-    seed: int = 0
+    model: str = param(
+        "moe", "Audio/visual model: logistic, moe (video-level), netvlad, bilstm (frame-level)."
+    )
+    num_mixtures: int = param(
+        2, "Experts per class in the MoE head; 0 uses a logistic head instead."
+    )
+    input_context_gating: bool = param(
+        True,
+        "Context Gating before the head (moe, bilstm, fusion) or on "
+        "the NetVLAD hidden layer (netvlad).",
+    )
+    output_context_gating: bool = param(
+        True, "Context Gating on the MoE output probabilities (gated MoE)."
+    )
+    hidden_size: int = param(
+        1024, "Units of the hidden layer (netvlad; the fusion model's AV tower)."
+    )
+    cluster_size: int = param(
+        64, "NetVLAD clusters for rgb (audio uses cluster_size // 2, as in YT8M)."
+    )
+    lstm_units: int = param(256, "LSTM units per direction (bilstm).")
+    dropout: float = param(0.0, "Dropout rate before the head.")
+    l2: float = param(1e-8, "L2 penalty on the dense and MoE kernels (not the sparse text tower).")
+    weight_dtype: str = param(
+        "float32",
+        "Storage dtype of the large weights: float32, or float16 (compressed, "
+        "inference only; weights are cast to float32 in the graph).",
+    )
+    seed: int = param(0, "Seed for weight initialisation and dropout.")
 
     def __post_init__(self) -> None:
         checks = {
             "model": self.model in MODELS,
-            "num_mixtures": _is_int(self.num_mixtures, 0),
+            "num_mixtures": is_int(self.num_mixtures, 0),
             "input_context_gating": isinstance(self.input_context_gating, bool),
             "output_context_gating": isinstance(self.output_context_gating, bool),
-            "hidden_size": _is_int(self.hidden_size, 1),
-            "cluster_size": _is_int(self.cluster_size, 2),
-            "lstm_units": _is_int(self.lstm_units, 1),
+            "hidden_size": is_int(self.hidden_size, 1),
+            "cluster_size": is_int(self.cluster_size, 2),
+            "lstm_units": is_int(self.lstm_units, 1),
             "dropout": _is_real(self.dropout) and 0.0 <= self.dropout < 1.0,
             "l2": _is_real(self.l2) and 0.0 <= self.l2 < float("inf"),
             "weight_dtype": self.weight_dtype in WEIGHT_DTYPES,
-            "seed": _is_int(self.seed, 0),
+            "seed": is_int(self.seed, 0),
         }
         for name, ok in checks.items():
             if not ok:
                 known = f" (known models: {sorted(MODELS)})" if name == "model" else ""
                 raise ValueError(f"Invalid {name}. Received: {name}={getattr(self, name)!r}{known}")
-
-
-AV_HELP = {
-    "model": "Audio/visual model: logistic, moe (video-level), netvlad, bilstm (frame-level).",
-    "num_mixtures": "Experts per class in the MoE head; 0 uses a logistic head instead.",
-    "input_context_gating": "Context Gating before the head (moe, bilstm, fusion) or on "
-    "the NetVLAD hidden layer (netvlad).",
-    "output_context_gating": "Context Gating on the MoE output probabilities (gated MoE).",
-    "hidden_size": "Units of the hidden layer (netvlad; the fusion model's AV tower).",
-    "cluster_size": "NetVLAD clusters for rgb (audio uses cluster_size // 2, as in YT8M).",
-    "lstm_units": "LSTM units per direction (bilstm).",
-    "dropout": "Dropout rate before the head.",
-    "l2": "L2 penalty on the dense and MoE kernels (not the sparse text tower).",
-    "weight_dtype": "Storage dtype of the large weights: float32, or float16 (compressed, "
-    "inference only; weights are cast to float32 in the graph).",
-    "seed": "Seed for weight initialisation and dropout.",
-}
 
 
 def _register(name: str, frame_level: bool):
@@ -117,64 +115,12 @@ def _register(name: str, frame_level: bool):
     return decorate
 
 
-def _seeds(params: AVParams) -> Iterator[int]:
-    """Distinct per-layer seeds (each layer uses seed, seed + 1, seed + 2)."""
-    return itertools.count(params.seed * 1000, 10)
-
-
-def _stored(params: AVParams, seeds: Iterator[int]) -> dict:
-    return {"weight_dtype": params.weight_dtype, "seed": next(seeds)}
-
-
-def _dense(x, params: AVParams, seeds: Iterator[int], units: int, name: str, activation=None):
-    l2 = keras.regularizers.L2(params.l2) if params.l2 else None
-    kwargs = {"activation": activation, "kernel_regularizer": l2, "name": name}
-    return StoredDense(units, **kwargs, **_stored(params, seeds))(x)
-
-
-def video_inputs(rgb_size: int = RGB_SIZE, audio_size: int = AUDIO_SIZE) -> dict:
-    return {
-        "mean_rgb": keras.Input((rgb_size,), dtype=tf.float32, name="mean_rgb"),
-        "mean_audio": keras.Input((audio_size,), dtype=tf.float32, name="mean_audio"),
-    }
-
-
-def frame_inputs(rgb_size: int = RGB_SIZE, audio_size: int = AUDIO_SIZE) -> dict:
-    return {
-        "rgb": keras.Input((None, rgb_size), dtype=tf.float32, name="rgb"),
-        "audio": keras.Input((None, audio_size), dtype=tf.float32, name="audio"),
-        "num_frames": keras.Input((), dtype=tf.int32, name="num_frames"),
-    }
-
-
-def _head(x, params: AVParams, num_classes: int, seeds: Iterator[int]):
-    """Dropout, then the MoE head (gated if ``output_context_gating``) or a logistic one."""
-    if params.dropout:
-        x = keras.layers.Dropout(params.dropout, seed=next(seeds), name="head_dropout")(x)
-    if params.num_mixtures == 0:
-        return _dense(x, params, seeds, num_classes, "logits")
-    return MixtureOfExperts(
-        num_classes,
-        params.num_mixtures,
-        params.output_context_gating,
-        params.l2,
-        name="logits",
-        **_stored(params, seeds),
-    )(x)
-
-
-def _gate(x, params: AVParams, seeds: Iterator[int], name: str):
-    if not params.input_context_gating:
-        return x
-    return ContextGating(name=name, **_stored(params, seeds))(x)
-
-
 @_register("logistic", frame_level=False)
 def build_logistic(params, num_classes, *, rgb_size=RGB_SIZE, audio_size=AUDIO_SIZE):
     """YT8M ``LogisticModel``: one dense layer on concat(mean_rgb, mean_audio)."""
     inputs = video_inputs(rgb_size, audio_size)
     x = keras.layers.Concatenate(name="features")([inputs["mean_rgb"], inputs["mean_audio"]])
-    logits = _dense(x, params, _seeds(params), num_classes, "logits")
+    logits = dense(x, params, layer_seeds(params), num_classes, "logits")
     return keras.Model(inputs, logits, name="logistic")
 
 
@@ -183,9 +129,9 @@ def build_moe(params, num_classes, *, rgb_size=RGB_SIZE, audio_size=AUDIO_SIZE):
     """YT8M ``MoeModel`` with optional input and output Context Gating (Miech et al.)."""
     inputs = video_inputs(rgb_size, audio_size)
     x = keras.layers.Concatenate(name="features")([inputs["mean_rgb"], inputs["mean_audio"]])
-    seeds = _seeds(params)
-    x = _gate(x, params, seeds, "input_gating")
-    return keras.Model(inputs, _head(x, params, num_classes, seeds), name="moe")
+    seeds = layer_seeds(params)
+    x = gate(x, params, seeds, "input_gating")
+    return keras.Model(inputs, head(x, params, num_classes, seeds), name="moe")
 
 
 @_register("netvlad", frame_level=True)
@@ -197,14 +143,14 @@ def build_netvlad(params, num_classes, *, rgb_size=RGB_SIZE, audio_size=AUDIO_SI
     """
     inputs = frame_inputs(rgb_size, audio_size)
     mask = FrameMask(name="frame_mask")([inputs["rgb"], inputs["num_frames"]])
-    seeds = _seeds(params)
+    seeds = layer_seeds(params)
     k = params.cluster_size
-    rgb = NetVLAD(k, name="rgb_vlad", **_stored(params, seeds))(inputs["rgb"], mask=mask)
-    audio = NetVLAD(k // 2, name="audio_vlad", **_stored(params, seeds))(inputs["audio"], mask=mask)
+    rgb = NetVLAD(k, name="rgb_vlad", **stored(params, seeds))(inputs["rgb"], mask=mask)
+    audio = NetVLAD(k // 2, name="audio_vlad", **stored(params, seeds))(inputs["audio"], mask=mask)
     x = keras.layers.Concatenate(name="vlad")([rgb, audio])
-    x = _dense(x, params, seeds, params.hidden_size, "hidden", activation=tf.nn.relu6)
-    x = _gate(x, params, seeds, "hidden_gating")
-    return keras.Model(inputs, _head(x, params, num_classes, seeds), name="netvlad")
+    x = dense(x, params, seeds, params.hidden_size, "hidden", activation=tf.nn.relu6)
+    x = gate(x, params, seeds, "hidden_gating")
+    return keras.Model(inputs, head(x, params, num_classes, seeds), name="netvlad")
 
 
 @_register("bilstm", frame_level=True)
@@ -216,7 +162,7 @@ def build_bilstm(params, num_classes, *, rgb_size=RGB_SIZE, audio_size=AUDIO_SIZ
     inputs = frame_inputs(rgb_size, audio_size)
     mask = FrameMask(name="frame_mask")([inputs["rgb"], inputs["num_frames"]])
     x = keras.layers.Concatenate(name="frames")([inputs["rgb"], inputs["audio"]])
-    seeds = _seeds(params)
+    seeds = layer_seeds(params)
 
     def lstm(direction: str, go_backwards: bool):
         seed = next(seeds)
@@ -232,8 +178,8 @@ def build_bilstm(params, num_classes, *, rgb_size=RGB_SIZE, audio_size=AUDIO_SIZ
     x = keras.layers.Bidirectional(
         lstm("forward", False), backward_layer=lstm("backward", True), name="bilstm"
     )(x, mask=mask)
-    x = _gate(x, params, seeds, "input_gating")
-    return keras.Model(inputs, _head(x, params, num_classes, seeds), name="bilstm")
+    x = gate(x, params, seeds, "input_gating")
+    return keras.Model(inputs, head(x, params, num_classes, seeds), name="bilstm")
 
 
 def build_av_model(
@@ -256,7 +202,7 @@ def build_av_model(
         raise ValueError(
             f"Unknown model (known: {sorted(MODELS)}). Received: model={params.model!r}"
         )
-    if not _is_int(num_classes, 1):
+    if not is_int(num_classes, 1):
         raise ValueError(f"Invalid num_classes. Received: num_classes={num_classes!r}")
     if frame_level is not None and bool(frame_level) != builder.frame_level:
         level = "frame" if builder.frame_level else "video"
@@ -264,49 +210,6 @@ def build_av_model(
             f"Model {params.model!r} is {level}-level. Received: frame_level={frame_level!r}"
         )
     model = builder(params, num_classes, rgb_size=rgb_size, audio_size=audio_size)
-    return init_output_bias(model, label_prior)
-
-
-def build_fusion_model(
-    text_dim: int,
-    params: AVParams,
-    num_classes: int,
-    *,
-    text_units: int = 256,
-    rgb_size: int = RGB_SIZE,
-    audio_size: int = AUDIO_SIZE,
-    label_prior=None,
-) -> keras.Model:
-    """Text + video-level AV fusion that accepts any subset of the two modalities.
-
-    text tower: ``relu(SparseDense(bow))`` (unregularised, so its gradient stays
-    sparse); AV tower: concat(mean_rgb, mean_audio) -> [Context Gating] ->
-    ``relu(StoredDense(hidden_size))``. Each tower is multiplied by its
-    presence flag and ``[text * has_text, av * has_av, has_text, has_av]``
-    goes to the MoE head (logistic if ``num_mixtures == 0``); a missing
-    modality therefore contributes exactly nothing. ``params.model`` is unused;
-    ``label_prior`` as in :func:`build_av_model`.
-    """
-    if not _is_int(text_units, 1):
-        raise ValueError(f"Invalid text_units. Received: text_units={text_units!r}")
-    seeds = _seeds(params)
-    inputs = {"bow": sparse_input(text_dim, name="bow"), **video_inputs(rgb_size, audio_size)}
-    for flag in ("has_text", "has_av"):
-        inputs[flag] = keras.Input((1,), dtype=tf.float32, name=flag)
-    text = SparseDense(
-        text_units,
-        activation="relu",
-        kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)),
-        weight_dtype=params.weight_dtype,
-        name="text_dense",
-    )(inputs["bow"])
-    av = keras.layers.Concatenate(name="av_features")([inputs["mean_rgb"], inputs["mean_audio"]])
-    av = _gate(av, params, seeds, "av_gating")
-    av = _dense(av, params, seeds, params.hidden_size, "av_dense", activation="relu")
-    text = keras.layers.Multiply(name="text_present")([text, inputs["has_text"]])
-    av = keras.layers.Multiply(name="av_present")([av, inputs["has_av"]])
-    x = keras.layers.Concatenate(name="fused")([text, av, inputs["has_text"], inputs["has_av"]])
-    model = keras.Model(inputs, _head(x, params, num_classes, seeds), name="fusion")
     return init_output_bias(model, label_prior)
 
 

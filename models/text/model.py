@@ -14,13 +14,14 @@ import tf_keras as keras
 
 from models.layers import MeanProbabilityLogits, SparseDense, sparse_input
 from models.priors import PRIOR_CLIP, logit
+from transforms.params import param
 
 LOSSES = ("auto", "sigmoid", "softmax")  # auto: softmax iff every train video has one label
 
 
 @dataclasses.dataclass(frozen=True)
 class HParams:
-    """Model and training hyperparameters (all exposed as ``train`` flags).
+    """Model and training hyperparameters (all exposed as ``train`` flags, with their help).
 
     The defaults were chosen on the eval splits of three catalogs (README,
     "Choosing the defaults"): a wide & deep model whose output biases start at
@@ -28,20 +29,40 @@ class HParams:
     refit on train + eval.
     """
 
-    hidden_units: int = 256
-    activation: str = "relu"
-    dropout: float = 0.7
-    l2: float = 0.0
-    learning_rate: float = 5e-3
-    batch_size: int = 64
-    epochs: int = 30
-    patience: int = 4
-    seed: int = 0
-    loss: str = "auto"
-    wide: bool = True
-    seeds: int = 3
-    refit: bool = True
-    oov_rate: float = 0.0
+    hidden_units: int = param(
+        256,
+        "Units of the SparseDense hidden layer; 0 makes the model linear "
+        "(SparseDense straight to the logits).",
+    )
+    activation: str = param("relu", "Hidden activation (any Keras activation name).")
+    dropout: float = param(0.7, "Dropout rate after the hidden layer.")
+    l2: float = param(
+        0.0,
+        "L2 weight decay on both layers (a non-zero value makes the sparse "
+        "layer's gradient dense: every vocabulary row decays each step).",
+    )
+    learning_rate: float = param(5e-3, "Adam learning rate.")
+    batch_size: int = param(64, "Videos per training batch.")
+    epochs: int = param(30, "Maximum epochs.")
+    patience: int = param(4, "Early stopping: epochs without eval GAP@20 improvement.")
+    seed: int = param(0, "Seed for weights, dropout and shuffling (the first of --seeds).")
+    loss: str = param(
+        "auto",
+        "sigmoid (multi-label), softmax (exactly one category per video), or auto: "
+        "softmax when every train video has exactly one category, else sigmoid.",
+    )
+    wide: bool = param(True, "Add a linear path from the bag-of-words to the logits (wide & deep).")
+    seeds: int = param(
+        3, "Train this many seeds and export the average of their probabilities as one graph."
+    )
+    refit: bool = param(
+        True, "After choosing the epoch count on eval, retrain on train + eval for it."
+    )
+    oov_rate: float = param(
+        0.0,
+        "During training, replace this fraction of each video's known words by "
+        "the OOV bucket they would hash to (needs preprocess --oov-buckets > 0).",
+    )
 
     def __post_init__(self) -> None:
         checks = {
@@ -59,28 +80,6 @@ class HParams:
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"Invalid {name}. Received: {name}={getattr(self, name)!r}")
-
-
-HELP = {
-    "hidden_units": "Units of the SparseDense hidden layer; 0 makes the model linear "
-    "(SparseDense straight to the logits).",
-    "activation": "Hidden activation (any Keras activation name).",
-    "dropout": "Dropout rate after the hidden layer.",
-    "l2": "L2 weight decay on both layers (a non-zero value makes the sparse "
-    "layer's gradient dense: every vocabulary row decays each step).",
-    "learning_rate": "Adam learning rate.",
-    "batch_size": "Videos per training batch.",
-    "epochs": "Maximum epochs.",
-    "patience": "Early stopping: epochs without eval GAP@20 improvement.",
-    "seed": "Seed for weights, dropout and shuffling (the first of --seeds).",
-    "loss": "sigmoid (multi-label), softmax (exactly one category per video), or auto: "
-    "softmax when every train video has exactly one category, else sigmoid.",
-    "wide": "Add a linear path from the bag-of-words to the logits (wide & deep).",
-    "seeds": "Train this many seeds and export the average of their probabilities as one graph.",
-    "refit": "After choosing the epoch count on eval, retrain on train + eval for it.",
-    "oov_rate": "During training, replace this fraction of each video's known words by "
-    "the OOV bucket they would hash to (needs preprocess --oov-buckets > 0).",
-}
 
 
 def prior_logits(label_counts, num_videos: int, loss: str) -> np.ndarray:
@@ -105,7 +104,8 @@ def build_model(
     ``av_sizes`` (rgb, audio) the text + audio/visual fusion model instead.
     ``output_bias`` (e.g. ``prior_logits``) initialises the logits' bias."""
     if av_sizes:
-        from models.av.zoo import AVParams, build_fusion_model
+        from models.av.fusion import build_fusion_model
+        from models.av.zoo import AVParams
 
         params = AVParams(num_mixtures=0, output_context_gating=False, hidden_size=256,
                           dropout=hparams.dropout, seed=hparams.seed)  # fmt: skip

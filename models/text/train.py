@@ -20,7 +20,7 @@ import tensorflow_transform as tft
 import tf_keras as keras
 
 from models import artifacts, metrics
-from models.card import model_card
+from models.card import FUSION, TEXT, model_card
 from models.loop import LoopConfig, predict_scores
 from models.loop import fit as loop_fit
 from models.text import export, tune
@@ -276,6 +276,7 @@ def _model_card(data: TrainingData, hp: HParams, results: dict) -> dict:
 
     return model_card(
         results,
+        kind=FUSION if data.spec.fusion else TEXT,
         data={"records": data.preprocess_report["records"],
               "labels": list(data.spec.label_names)},
         vocabulary={"size": data.spec.vocab_size, "oov_buckets": data.spec.oov_buckets},

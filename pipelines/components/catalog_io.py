@@ -15,6 +15,7 @@ import gzip
 import io
 import json
 import logging
+import typing
 import zlib
 from collections.abc import Iterator
 
@@ -87,7 +88,7 @@ class ParseCatalogRangeFn(beam.DoFn):
         self._parsed = Metrics.counter("catalog", "records_parsed")
         self._bad = Metrics.counter("catalog", "records_dead_lettered_at_read")
 
-    def process(self, unit):
+    def process(self, unit: tuple[str, int, int, str]) -> typing.Iterator:
         path, start, end, fmt = unit
         rows = _csv_rows(path) if fmt == "csv" else _jsonl_rows(path, start, end)
         count = 0

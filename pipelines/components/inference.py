@@ -155,7 +155,7 @@ class _SplitResultsFn(beam.DoFn):
     def start_bundle(self):
         self._tokens = self._oov = 0
 
-    def process(self, result):
+    def process(self, result: base.PredictionResult) -> typing.Iterator:
         record, inference = result.example, result.inference
         if isinstance(inference, Failure):
             source, offset = record.get("_pos", ("", -1))

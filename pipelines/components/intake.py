@@ -82,7 +82,7 @@ class _MarkLosersFn(beam.DoFn):
     def __init__(self):
         self._dropped = Metrics.counter("catalog", "duplicates_removed")
 
-    def process(self, keyed):
+    def process(self, keyed: tuple) -> typing.Iterator:
         video_id, (winner, count, losers) = keyed
         if count > 1:
             self._dropped.inc(count - 1)
@@ -113,7 +113,7 @@ class _DropLosersFn(beam.DoFn):
     def setup(self):
         self._window, self._marks = None, None
 
-    def process(self, record, marks, window=beam.DoFn.WindowParam):
+    def process(self, record: dict, marks, window=beam.DoFn.WindowParam) -> typing.Iterator[dict]:
         if window is not self._window and (self._window is None or window != self._window):
             self._marks = self._shared.acquire(lambda: _build_marks(marks), tag=window)
             self._window = window

@@ -1,5 +1,9 @@
 """Typed pipeline options, and the frozen configs built from them.
 
+Every job's options class is importable from here: the catalog, output and
+preprocess ones are defined here, those of the jobs that score with a model
+(predict, nightly, evaluate, tune-thresholds) in ``scoring_options``.
+
 Every flag has ``help=``. Options are Beam ``PipelineOptions`` subclasses, so
 the same command line carries Beam's own flags (``--runner``,
 ``--temp_location``, ``--setup_file``, ``--direct_num_workers`` ...). Nothing
@@ -16,11 +20,20 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.components import guards
 from pipelines.components.catalog_io import FORMATS
+from pipelines.components.scoring_options import (
+    EvaluateOptions,
+    NightlyOptions,
+    PredictOptions,
+    TuneOptions,
+)
 from transforms.errors import JobError
 from transforms.features import WEIGHTINGS, TransformConfig
 from transforms.records import RecordSchema, parse_label_map
 from transforms.splits import SplitConfig
 from transforms.text import TextConfig
+
+# defined beside (scoring_options), re-exported: every options class is importable from here
+__all__ = ["EvaluateOptions", "NightlyOptions", "PredictOptions", "TuneOptions"]
 
 
 class CatalogOptions(PipelineOptions):
@@ -188,108 +201,6 @@ class PreprocessOptions(PipelineOptions):
             type=int,
             default=0,
             help="TFRecord shards per split; 0 lets the runner decide.",
-        )
-
-
-class PredictOptions(PipelineOptions):
-    """The batch predictor: model, output, batching."""
-
-    @classmethod
-    def _add_argparse_args(cls, parser):
-        parser.add_argument("--model-dir", help="A train --model-dir (holds saved_model/).")
-        parser.add_argument("--top-k", type=int, default=20, help="Labels kept per video.")
-        parser.add_argument(
-            "--threshold",
-            default="tuned",
-            help="'tuned' (per-category thresholds saved with the model) or a score in [0, 1].",
-        )
-        parser.add_argument(
-            "--rollup",
-            help="Roll fine labels up into generic categories: a YouTube-8M vocabulary.csv "
-            "or a 'label,category' CSV (adds 'categories' to every row).",
-        )
-        parser.add_argument(
-            "--rollup-column",
-            default="Vertical1",
-            help="vocabulary.csv column(s) naming the category (comma list allowed).",
-        )
-        parser.add_argument(
-            "--rollup-method",
-            default="max",
-            choices=("max", "noisy_or"),
-            help="Category score from its members: max or noisy_or (1 - prod(1 - p)).",
-        )
-        parser.add_argument(
-            "--thresholds-file",
-            help="Per-category thresholds written by 'catalog-tagger tune-thresholds' "
-            "(categories it lacks keep the model's tuned thresholds).",
-        )
-        parser.add_argument(
-            "--batch-size", type=int, default=512, help="Largest inference batch (videos)."
-        )
-        parser.add_argument(
-            "--min-batch-size", type=int, default=16, help="Smallest inference batch (videos)."
-        )
-        parser.add_argument(
-            "--output-format",
-            default="jsonl",
-            choices=("jsonl", "csv", "tfrecord"),
-            help="Format of the tag shards.",
-        )
-        parser.add_argument(
-            "--share-model-across-processes",
-            action="store_true",
-            help="One model per machine (Beam multi_process_shared) instead of per process.",
-        )
-        parser.add_argument(
-            "--tagged-at", help="Timestamp written in every row (default: now, UTC)."
-        )
-
-
-class NightlyOptions(PipelineOptions):
-    """The nightly incremental job (with PredictOptions and the catalog flags)."""
-
-    @classmethod
-    def _add_argparse_args(cls, parser):
-        parser.add_argument("--catalog", help="Catalog path or glob, as for --input.")
-        parser.add_argument(
-            "--state-dir", help="Holds the tags table (latest row per video) and run history."
-        )
-        parser.add_argument(
-            "--retrain",
-            action="store_true",
-            help="Retrain on the labelled catalog first; promote only if it passes the gate.",
-        )
-        parser.add_argument(
-            "--retrain-every-days",
-            type=int,
-            default=0,
-            help="Retrain when the last retrain is this many days old (0: only with --retrain).",
-        )
-        parser.add_argument(
-            "--max-deleted-fraction",
-            type=float,
-            default=guards.MAX_DELETED_FRACTION,
-            help="Refuse to publish a table that drops more than this fraction of the live "
-            "table's videos (an empty or partial catalog), unless --allow-mass-delete.",
-        )
-        parser.add_argument(
-            "--allow-mass-delete",
-            action="store_true",
-            help="Publish even when the catalog lost more than --max-deleted-fraction.",
-        )
-        parser.add_argument(
-            "--lock-expiry-hours",
-            type=float,
-            default=12.0,
-            help="A run's lock on --state-dir lapses after this long (a crashed run's lock "
-            "can then be taken over).",
-        )
-        parser.add_argument(
-            "--gap-tolerance",
-            type=float,
-            default=0.005,
-            help="Promote a candidate if its held-out GAP@20 >= current - tolerance.",
         )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import typing
 
 import apache_beam as beam
 
@@ -71,7 +72,7 @@ class _CountFn(beam.DoFn):
     def start_bundle(self):
         self._pending = 0
 
-    def process(self, element):
+    def process(self, element: typing.Any) -> typing.Iterator[typing.Any]:
         self._pending += 1
         if self._pending >= _FLUSH_EVERY:
             self._flush()

@@ -18,6 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from models import artifacts
+from models.card import TEXT_KINDS, input_mode, kind_of
 from pipelines.components import guards, jobs, publish, report
 from pipelines.components.inference import RunInference, TaggerModelHandler
 from pipelines.components.intake import CatalogIntake, Deduplicate, Intake
@@ -177,16 +178,16 @@ def handler(config: PredictConfig, mode: str = "text") -> TaggerModelHandler:
 def read_catalog(p, config: PredictConfig, card: dict) -> tuple[Intake, str]:
     """The videos to tag, one record per video, and the model's input mode: a text
     catalog through ``CatalogIntake``, or YouTube-8M shards for a YouTube-8M model."""
-    if card.get("features") != "yt8m":
-        return p | "Intake" >> CatalogIntake(
-            config.input, config.schema, config.input_format
-        ), "text"
+    mode = input_mode(kind_of(card))
+    if mode == "text":
+        intake = CatalogIntake(config.input, config.schema, config.input_format)
+        return p | "Intake" >> intake, mode
     from pipelines.components.yt8m_io import ReadYT8M
 
     read = p | "ReadYT8M" >> ReadYT8M(config.input, card["av"])
     unique = read.records | "Deduplicate" >> Deduplicate()
     intake = Intake(unique.records, unique.duplicates, read.dead_letters, read.records)
-    return intake, "frames" if card["av"]["frame_level"] else "video"
+    return intake, mode
 
 
 def check_model(export_dir: str) -> None:
@@ -206,7 +207,8 @@ def launch_checks(config: PredictConfig) -> None:
     records pass the dead-letter guard, and the model loads."""
     files = jobs.require_input(config.input)
     jobs.prepare_output_dir(config.output_dir, (publish.STAGING,))
-    if artifacts.read_extra(config.export_dir, artifacts.CARD_FILE).get("features") != "yt8m":
+    card = artifacts.read_extra(config.export_dir, artifacts.CARD_FILE)
+    if kind_of(card) in TEXT_KINDS:
         dead_dir = FileSystems.join(config.staging_dir, publish.DEAD_LETTERS)
         guards.preflight(files, config.schema, config.input_format, config.run.guards, dead_dir)
     check_model(config.export_dir)

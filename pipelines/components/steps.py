@@ -6,6 +6,8 @@ Each is a named ``PTransform``; the DoFns keep only picklable config in
 
 from __future__ import annotations
 
+import typing
+
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
@@ -52,7 +54,7 @@ class _PrepareTextFn(beam.DoFn):
         spec = [tf.TensorSpec([None], tf.string)] * 3
         self._graph = tf.function(lambda *fields: video_words(*fields, self._config), spec)
 
-    def process(self, records: list[dict]):
+    def process(self, records: list[dict]) -> typing.Iterator:
         texts = [raw_text(record) for record in records]
         counts, prints = (t.numpy().tolist() for t in self._graph(*zip(*texts, strict=True)))
         for record, text, words, fingerprint in zip(records, texts, counts, prints, strict=True):

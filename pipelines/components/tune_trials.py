@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import json
 import os
+import typing
 
 import apache_beam as beam
 import tensorflow as tf
@@ -32,7 +33,7 @@ class _RunTrial(beam.DoFn):
     def setup(self):
         self._data = load_training_data(self._data_dir)
 
-    def process(self, spec: str):
+    def process(self, spec: str) -> typing.Iterator[str]:
         fit = functools.partial(fit_trial, self._data, HParams(**self._base))
         self._trials.inc()
         yield json.dumps(tune.run_trial(json.loads(spec), fit), sort_keys=True)

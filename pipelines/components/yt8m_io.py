@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import typing
 
 import apache_beam as beam
 import numpy as np
@@ -31,20 +32,20 @@ class DecodeYT8MFn(beam.DoFn):
         self._decoded = Metrics.counter("predict", "records_decoded")
 
     def setup(self):
-        from models.av import data as yt8m_data
+        from models.av import records as yt8m_records
 
         if self._frame_level:
             self._decode = functools.partial(
-                yt8m_data.decode_frame_example,
+                yt8m_records.decode_frame_example,
                 max_frames=self._max_frames,
                 feature_sizes=self._sizes,
             )
         else:
             self._decode = functools.partial(
-                yt8m_data.decode_video_example, feature_sizes=self._sizes
+                yt8m_records.decode_video_example, feature_sizes=self._sizes
             )
 
-    def process(self, item):
+    def process(self, item: tuple[str, bytes]) -> typing.Iterator:
         source, data = item
         digest = hashlib.md5(data).hexdigest()
         try:
@@ -56,7 +57,7 @@ class DecodeYT8MFn(beam.DoFn):
             )
             return
         self._decoded.inc()
-        record["_pos"] = (source, digest)
+        record["_pos"], record["fingerprint"] = (source, digest), digest
         yield record
 
 

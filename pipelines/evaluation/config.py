@@ -1,6 +1,6 @@
-"""The evaluate job's settings: its flags, and the frozen config resolved from them
-and from the model (text settings, schema, labels, roll-up), shared with
-``tune-thresholds``."""
+"""The evaluate job's settings: the frozen config resolved from its flags
+(``EvaluateOptions``, in ``pipelines.components.options``) and from the model
+(text settings, schema, labels, roll-up), shared with ``tune-thresholds``."""
 
 from __future__ import annotations
 
@@ -10,31 +10,14 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from models import artifacts
+from models.card import TEXT, TEXT_KINDS, kind_of
 from pipelines.components import jobs, report
 from pipelines.components import options as flags
 from pipelines.components.preprocessing import PreprocessConfig
 from pipelines.components.scoring import THRESHOLDS_USED_FILE
-from transforms.records import SPLITS, RecordSchema
+from transforms.records import RecordSchema
 from transforms.splits import SplitConfig
 from transforms.text import TextConfig
-
-
-class EvaluateOptions(PipelineOptions):
-    """Scoring a predict output (with --catalog, --model-dir and --output-dir)."""
-
-    # --catalog (NightlyOptions) and --model-dir (PredictOptions) are reused: Beam
-    # parses every options class in one argparse parser, so a second definition breaks it.
-    @classmethod
-    def _add_argparse_args(cls, parser):
-        parser.add_argument("--predictions", help="A predict --output-dir (JSONL tags).")
-        parser.add_argument("--split", choices=SPLITS, help="Only this split (default: all).")
-        parser.add_argument(
-            "--binned", action="store_true", help="Histogram scores (bounded memory)."
-        )
-        parser.add_argument("--num-bins", type=int, default=1000, help="Bins for --binned.")
-        parser.add_argument(
-            "--baseline", help="Another predict --output-dir to compare with (e.g. the last model)."
-        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,21 +46,22 @@ class EvaluateConfig:
 
 
 def config_from_options(options: PipelineOptions) -> EvaluateConfig:
-    opts, catalog = options.view_as(EvaluateOptions), options.view_as(flags.CatalogOptions)
+    opts, catalog = options.view_as(flags.EvaluateOptions), options.view_as(flags.CatalogOptions)
     labelled = options.view_as(flags.NightlyOptions).catalog
     model_dir = options.view_as(flags.PredictOptions).model_dir
     output_dir = options.view_as(flags.OutputOptions).output_dir
     jobs.require(opts.predictions and labelled and output_dir,
                  "--predictions, --catalog and --output-dir are required")  # fmt: skip
     jobs.require(opts.num_bins >= 1, "--num-bins must be >= 1")
-    yt8m = ".tfrecord" in labelled
-    jobs.require(model_dir or not yt8m, "a YouTube-8M catalog needs --model-dir (label names)")
+    jobs.require(model_dir or ".tfrecord" not in labelled,
+                 "a YouTube-8M catalog needs --model-dir (label names)")  # fmt: skip
     try:
         text, schema, model = TextConfig(), flags.record_schema(options), {}
         if model_dir:
             model = _model_facts(options, model_dir)
             mapped = catalog.field or catalog.list_separator or catalog.label_map
             text, schema = model.pop("text", text), schema if mapped else model.pop("schema")
+        yt8m = model.get("kind", TEXT) not in TEXT_KINDS  # the model says what it reads
         return EvaluateConfig(
             predictions=opts.predictions, catalog=labelled, output_dir=output_dir,
             schema=schema, split=opts.split, split_config=flags.split_config(options), text=text,
@@ -95,7 +79,8 @@ def _model_facts(options, model_dir: str) -> dict:
 
     export_dir = FileSystems.join(model_dir, artifacts.SAVED_MODEL_DIR)
     labels = tuple(artifacts.read_extra(export_dir, artifacts.LABELS_FILE))
-    facts = {"labels": labels, "schema": RecordSchema()}
+    card = artifacts.read_extra(export_dir, artifacts.CARD_FILE)
+    facts = {"labels": labels, "schema": RecordSchema(), "kind": kind_of(card)}
     config_file = FileSystems.join(
         export_dir, artifacts.EXTRA_DIR, artifacts.PREPROCESS_CONFIG_FILE
     )

@@ -109,9 +109,9 @@ def ensemble_main(argv: list[str]) -> int:
         "--grid-step", type=float, default=0.1, help="Weight grid of --tune-weights."
     )
     args = parser.parse_args(argv)
-    from models.av import tools as av_tools
+    from models.av import ensemble_tool
 
-    r = av_tools.ensemble(
+    r = ensemble_tool.ensemble(
         args.model_dir, args.output_dir, args.weights, args.tune_weights, args.data_dir,
         args.max_model_mb, args.grid_step,
     )  # fmt: skip
