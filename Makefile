@@ -1,4 +1,4 @@
-# make install | demo | test | bench — everything runs inside .venv (Python 3.11).
+# make install | demo | test | test-fast | bench — everything runs inside .venv (Python 3.11).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -7,7 +7,7 @@ DEMO   := demo-out
 # pytest-xdist workers; each test file runs whole on one worker (module fixtures, ports)
 TEST_WORKERS ?= 2
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-fast lint bench clean
 
 install: $(STAMP)
 
@@ -34,6 +34,10 @@ lint: install
 
 test: lint
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
+# The unit tests: everything but the end-to-end tests marked slow (tests/conftest.py).
+test-fast: install
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 bench: install
 	$(BIN)/pip install --quiet -e ".[bench,serve]"

@@ -37,6 +37,7 @@ setup(
         "dev": ["pytest==9.0.3", "ruff==0.17.6", "build"],
         "bench": ["scikit-learn==1.9.1", "fasttext-numpy2==0.10.4"],
         "serve": ["waitress==3.0.2"],  # catalog-tagger serve
+        "similar": ["faiss-cpu==1.15.1"],  # catalog-tagger similar
     },
     entry_points={"console_scripts": ["catalog-tagger=pipelines.cli:main"]},
 )

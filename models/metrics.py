@@ -48,6 +48,19 @@ def gap_at_k(scores: np.ndarray, labels: np.ndarray, k: int = 20) -> float:
 
 
 @validated
+def recall_at_k(scores: np.ndarray, labels: np.ndarray, k: int = 20) -> float:
+    """Fraction of all positive labels that are in their video's top-``k`` (pooled
+    over videos, like GAP's denominator); 0.0 when there are no positives."""
+    if k < 1:
+        raise ValueError(f"Expected k >= 1. Received: k={k}")
+    num_positives = np.count_nonzero(labels)
+    if num_positives == 0:
+        return 0.0
+    top = top_k_indices(scores, k)
+    return float(np.count_nonzero(labels[np.arange(scores.shape[0])[:, None], top]) / num_positives)
+
+
+@validated
 def hit_at_one(scores: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of videos whose top-scoring class is a true label (YT8M hit@1).
 
@@ -156,7 +169,11 @@ def f1_scores(scores: np.ndarray, labels: np.ndarray, thresholds: Thresholds) ->
     positive OR at least one prediction (classes with neither are skipped, those with
     only one of them score 0). Any 0/0 ratio is 0.0.
     """
-    tp, n_pred, n_pos = threshold_counts(scores, labels, thresholds)
+    return f1_from_counts(*threshold_counts(scores, labels, thresholds))
+
+
+def f1_from_counts(tp: np.ndarray, n_pred: np.ndarray, n_pos: np.ndarray) -> dict[str, float]:
+    """``f1_scores`` from per-class true positive, predicted and actual positive counts."""
     f1 = _ratio(2 * tp, n_pred + n_pos)
     active = (n_pred + n_pos) > 0
     return {

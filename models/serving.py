@@ -38,6 +38,7 @@ class LoadedTagger:
             self._vectorize = self._model.signatures["vectorize"]
             self._sparse = self._model.signatures["sparse"]
             self._fused = self._model.signatures.get("fused")
+            self._embed = self._model.signatures.get("embed")  # models with a hidden layer
         else:  # audio/visual: dense inputs
             signature = "frames" if self.kind == card.YT8M_FRAMES else "features"
             self._dense = main = self._model.signatures[signature]
@@ -67,6 +68,16 @@ class LoadedTagger:
         ``[n, num_labels]``, ``num_tokens`` and ``num_oov_tokens`` ``[n]``: one call
         of the ``raw`` signature, cleaning and tokenizing included."""
         out = self._raw(**self._text(titles, descriptions, tags))
+        return {name: value.numpy() for name, value in out.items()}
+
+    def has_embeddings(self) -> bool:
+        """Whether the export has the ``embed`` signature (``embed_raw``)."""
+        return getattr(self, "_embed", None) is not None
+
+    def embed_raw(self, titles: list[str], descriptions: list[str], tags: list[str]) -> dict:
+        """``score_raw``'s outputs plus each video's ``embedding`` ``[n, hidden]``,
+        from one pass of the transform graph (the ``embed`` signature)."""
+        out = self._embed(**self._text(titles, descriptions, tags))
         return {name: value.numpy() for name, value in out.items()}
 
     def vectorize(self, titles: list[str], descriptions: list[str], tags: list[str]) -> dict:

@@ -23,21 +23,47 @@ MODEL_COMMANDS = {
     "average-checkpoints": "average_main",
     "ensemble": "ensemble_main",
 }
-BEAM_COMMANDS = ("preprocess", "predict", "nightly", "evaluate", "tune-thresholds")
+BEAM_COMMANDS = ("preprocess", "predict", "nightly", "evaluate", "tune-thresholds", "similar")
 
 
 def _sample(argv: list[str]) -> int:
-    from pipelines.tools.sample_catalog import write_sample_catalog
-
     parser = argparse.ArgumentParser(prog=f"{PROG} sample", description="Write the sample catalog.")
     parser.add_argument("--output", required=True, help="JSONL path (.gz to compress).")
-    parser.add_argument("--videos", type=int, default=3000, help="Unique valid videos.")
+    parser.add_argument(
+        "--videos",
+        type=int,
+        default=None,
+        help="Unique valid videos (default 3000; with --labels N: 20*N, within 1,000-200,000).",
+    )
     parser.add_argument(
         "--seed", type=int, default=0, help="Random seed (output is deterministic)."
     )
+    parser.add_argument(
+        "--labels",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Instead of the sample catalog, a clean synthetic one with N labels "
+        "(topic_<rank>, Zipf over ranks, 1-3 per video, each with its own 2-3 "
+        "pseudo-words) for training and benchmarking with many labels.",
+    )
     args = parser.parse_args(argv)
-    manifest = write_sample_catalog(args.output, videos=args.videos, seed=args.seed)
-    print(f"wrote {manifest.lines} lines to {args.output}: {manifest.to_dict()}")
+    if args.labels is None:
+        from pipelines.tools.sample_catalog import write_sample_catalog
+
+        videos = 3000 if args.videos is None else args.videos
+        manifest = write_sample_catalog(args.output, videos=videos, seed=args.seed)
+        print(f"wrote {manifest.lines} lines to {args.output}: {manifest.to_dict()}")
+        return 0
+    from pipelines.tools.sample_labels import write_label_catalog
+
+    try:
+        written = write_label_catalog(
+            args.output, labels=args.labels, videos=args.videos, seed=args.seed
+        )
+    except ValueError as err:
+        parser.error(str(err))
+    print(f"wrote {written.videos} lines to {args.output}: {written.to_dict()}")
     return 0
 
 
@@ -48,7 +74,7 @@ def _serve(argv: list[str]) -> int:
 
 
 def _beam_job(command: str, argv: list[str]) -> int:
-    from pipelines import evaluate, nightly, predict, preprocess, tune_thresholds
+    from pipelines import evaluate, nightly, predict, preprocess, similar, tune_thresholds
 
     jobs = {
         "preprocess": preprocess.run,
@@ -56,6 +82,7 @@ def _beam_job(command: str, argv: list[str]) -> int:
         "nightly": nightly.run,
         "evaluate": evaluate.run,
         "tune-thresholds": tune_thresholds.run,
+        "similar": similar.run,
     }
     profile, rest = split_profile(argv)
     result = jobs[command](profile_args(profile) + rest)
@@ -89,6 +116,8 @@ def _print_help() -> None:
         "               report.json + report.html with plots (on Beam)\n"
         "  tune-thresholds  per-category thresholds (max F1 or --min-precision) from\n"
         "               predictions on the eval split; predict --thresholds-file uses them\n"
+        "  similar      embeddings -> each video's most similar videos (faiss, on Beam);\n"
+        "               --labels: each label's nearest labels (pip install .[similar])\n"
         "  serve        tag records over HTTP (POST /tag) with a model (pip install .[serve])\n\n"
         f"'{PROG} COMMAND --help' lists a command's flags; Beam jobs also take Beam's\n"
         "flags (--runner, --temp_location, --setup_file, ...) and --runner-profile.\n"
@@ -176,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _beam_help(command: str) -> int:
-    from pipelines.components import options
+    from pipelines.components import options, similar_options
 
     scoring = (
         options.EvaluateOptions,
@@ -190,6 +219,7 @@ def _beam_help(command: str) -> int:
         "evaluate": scoring,
         "tune-thresholds": (options.TuneOptions, *scoring),
         "predict": (options.CatalogOptions, options.OutputOptions, options.PredictOptions),
+        "similar": (similar_options.SimilarOptions, options.OutputOptions),
         "nightly": (
             options.NightlyOptions,
             options.CatalogOptions,

@@ -111,12 +111,7 @@ def build_pipeline(p, run: NightlyRun) -> None:
     ]
     used = dict(zip(labels, thresholds.tolist(), strict=True))
     action = PublishNightly(run, version, used)
-    _ = (
-        stats
-        | "FlattenStats" >> beam.Flatten()
-        | "SumStats" >> report.SumStats()
-        | "Publish" >> Publish(action, written)
-    )
+    _ = stats | "Publish" >> Publish(action, written)
 
 
 class PublishNightly:

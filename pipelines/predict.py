@@ -3,7 +3,8 @@
 CatalogIntake (read, dedup) -> RunInference (a batch of raw records through one
 call of the model's ``raw`` signature: the training-time text cleaning and
 vectorizing are in the graph; the model is loaded once per worker) -> ToTags ->
-WriteTags, with dead letters and a report whose
+WriteTags (with ``--embeddings``, also WriteEmbeddings: Parquet), with dead
+letters and a report whose
 counts balance: in = tagged + dead letters + duplicates. A video whose text is
 empty after cleaning is tagged too: the model's scores for an empty
 bag-of-words, and ``"empty_text": true`` in its row. Output is staged, and the
@@ -22,15 +23,16 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from models import artifacts
 from pipelines.components import publish, report
 from pipelines.components.catalog_io import WriteDeadLetters
+from pipelines.components.embeddings import WriteEmbeddings
 from pipelines.components.progress import Progress
 from pipelines.components.publish import Publish
 from pipelines.components.scoring import (
-    PUBLISHED,
     REPORT_FILE,
     PredictConfig,
     TagVideos,
     config_from_options,
     launch_checks,
+    published,
     read_catalog,
     tagging_report,
     thresholds_for,
@@ -56,15 +58,12 @@ def build_pipeline(p: beam.Pipeline, config: PredictConfig) -> None:
         tagged.rows | "WriteTags" >> WriteTags(config.staging_dir, config.output_format),
         dead | "WriteDeadLetters" >> WriteDeadLetters(config.staging_dir),
     ]
+    if config.embeddings:
+        written.append(tagged.embeddings | "WriteEmbeddings" >> WriteEmbeddings(config.staging_dir))
     stats = report.intake_stats(intake.read, intake.duplicates, dead) + tagged.stats
     used = dict(zip(labels, thresholds.tolist(), strict=True))
     action = PublishPredictions(config, card["model_version"], used)
-    _ = (
-        stats
-        | "FlattenStats" >> beam.Flatten()
-        | "SumStats" >> report.SumStats()
-        | "Publish" >> Publish(action, written)
-    )
+    _ = stats | "Publish" >> Publish(action, written)
 
 
 class PublishPredictions:
@@ -77,7 +76,7 @@ class PublishPredictions:
     def __call__(self, stats: dict) -> dict:
         config = self._config
         return publish.publish_once(
-            config.staging_dir, config.output_dir, PUBLISHED, lambda: self.report(stats)
+            config.staging_dir, config.output_dir, published(config), lambda: self.report(stats)
         )
 
     def report(self, stats: dict) -> tuple[dict, str | None]:

@@ -2,48 +2,15 @@
 
 from __future__ import annotations
 
-import math
 import os
 import pathlib
 
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.cli import profile_args
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+from tests.helpers import SHARED_DATA
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def latest_records(path) -> dict[str, dict]:
-    """The sample catalog's valid records, one per video id as ReadCatalog +
-    Deduplicate keep them: the latest ``updated_at``, ties to the later line."""
-    from transforms.records import (
-        RecordError,
-        RecordSchema,
-        decode_utf8,
-        parse_json_object,
-        to_canonical,
-    )
-
-    best: dict[str, tuple] = {}
-    for line_no, line in enumerate(pathlib.Path(path).read_bytes().splitlines()):
-        try:
-            record = to_canonical(parse_json_object(decode_utf8(line)), RecordSchema())
-        except RecordError:
-            continue
-        updated = record.get("updated_at")
-        key = (-math.inf if updated is None else updated, line_no)
-        if record["video_id"] not in best or key >= best[record["video_id"]][0]:
-            best[record["video_id"]] = (key, record)
-    return {video_id: record for video_id, (_, record) in best.items()}
-
-
-def local_options(*flags: str) -> PipelineOptions:
-    """Pipeline options from the packaged local (offline) runner profile."""
-    return PipelineOptions(profile_args("local") + list(flags))
 
 
 @pytest.fixture(scope="session")
@@ -99,3 +66,14 @@ def sample_predictions(sample_catalog, sample_model, tmp_path_factory) -> pathli
     args = ["--input", str(sample_catalog), "--model-dir", str(model_dir), "--output-dir", str(out)]
     predict.run(profile_args("local") + args + ["--tagged-at", "2026-01-01T00:00:00+00:00"])
     return out
+
+
+# Fixtures that preprocess, train or predict the sample catalog: a test using one
+# is an end-to-end test, marked ``slow`` (``make test-fast`` leaves it out).
+END_TO_END_FIXTURES = {"sample_preprocessed", "sample_model", "sample_predictions", "shared_data"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if END_TO_END_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

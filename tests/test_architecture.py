@@ -19,7 +19,15 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = ("transforms", "models", "pipelines")
 JOBS = frozenset(
     f"pipelines.{name}"
-    for name in ("preprocess", "predict", "nightly", "evaluate", "serve", "tune_thresholds")
+    for name in (
+        "preprocess",
+        "predict",
+        "nightly",
+        "evaluate",
+        "serve",
+        "similar",
+        "tune_thresholds",
+    )
 )
 DISPATCHERS = frozenset({"pipelines.cli"})
 

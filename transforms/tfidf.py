@@ -35,7 +35,8 @@ def token_ids(tokens: tf.SparseTensor, config) -> tuple[tf.SparseTensor, tf.Tens
     """Token strings to ids, the id space size (vocabulary + OOV buckets), and the
     document-frequency file. Unseen words hash into the OOV buckets, or are -1."""
     terms = distinct_per_video(tokens)
-    limits = {"top_k": config.top_k, "frequency_threshold": config.frequency_threshold}
+    threshold = config.frequency_threshold if config.frequency_threshold > 1 else None
+    limits = {"top_k": config.top_k, "frequency_threshold": threshold}  # None: tft's no-op
     vocabulary = tft.vocabulary(terms, vocab_filename=TOKENS_VOCAB, **limits)
     frequencies = tft.vocabulary(
         terms, vocab_filename=DOC_FREQ_VOCAB, store_frequency=True, **limits

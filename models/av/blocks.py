@@ -10,7 +10,6 @@ so a model built twice from the same params has the same initial weights.
 from __future__ import annotations
 
 import itertools
-import numbers
 from collections.abc import Iterator
 
 import tensorflow as tf
@@ -20,11 +19,6 @@ from models.av.layers import ContextGating, MixtureOfExperts, StoredDense
 
 RGB_SIZE = 1024
 AUDIO_SIZE = 128
-
-
-def is_int(value, minimum: int) -> bool:
-    """An integer (not a bool) of at least ``minimum``."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
 
 
 def layer_seeds(params) -> Iterator[int]:

@@ -1,4 +1,5 @@
-"""The graph and the weight search of an audio/visual ensemble (``av_tools.ensemble``).
+"""The graph and the weight search of an audio/visual ensemble (``catalog-tagger ensemble``,
+run by ``models.av.ensemble_tool``).
 
 An ensemble is one SavedModel holding its members' loaded SavedModels (tracked
 by a ``tf.Module``, so their variables are saved inside it) and signatures that

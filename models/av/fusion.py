@@ -17,10 +17,10 @@ from models.av.blocks import (
     dense,
     gate,
     head,
-    is_int,
     layer_seeds,
     video_inputs,
 )
+from models.av.stored_weights import is_int
 from models.av.zoo import AVParams
 from models.layers import SparseDense, sparse_input
 from models.priors import init_output_bias

@@ -20,6 +20,7 @@ WEIGHT_DTYPES = ("float32", "float16")
 
 
 def is_int(value, minimum: int) -> bool:
+    """An integer (not a bool) of at least ``minimum``."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
 
 

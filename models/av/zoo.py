@@ -36,12 +36,12 @@ from models.av.blocks import (
     frame_inputs,
     gate,
     head,
-    is_int,
     layer_seeds,
     stored,
     video_inputs,
 )
 from models.av.layers import WEIGHT_DTYPES, FrameMask, NetVLAD
+from models.av.stored_weights import is_int
 from models.priors import init_output_bias
 from transforms.params import param
 

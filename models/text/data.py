@@ -71,6 +71,14 @@ def multi_hot(label_ids: tf.SparseTensor, num_labels: int) -> tf.Tensor:
     return tf.reduce_max(tf.one_hot(dense, num_labels, dtype=tf.float32), axis=1)
 
 
+def label_id_matrix(label_ids: tf.SparseTensor) -> tf.Tensor:
+    """Ragged label ids to ``int64 [batch, max labels]``, each row's ids first, -1 after."""
+    return tf.sparse.to_dense(label_ids, default_value=-1)
+
+
+LABEL_FORMATS = ("multi_hot", "ids")  # make_dataset(labels=...)
+
+
 def shard_files(data_dir: str, split: str) -> list[str]:
     return sorted(tf.io.gfile.glob(shard_pattern(data_dir, split)))
 
@@ -82,8 +90,12 @@ def make_dataset(
     batch_size: int,
     shuffle: bool = False,
     seed: int = 0,
+    labels: str = "multi_hot",
 ) -> tf.data.Dataset:
-    """``(features, labels)`` batches; features hold ``bow`` and ``video_id``."""
+    """``(features, labels)`` batches; features hold ``bow`` and ``video_id``;
+    ``labels`` is ``"multi_hot"`` or ``"ids"`` (see the module docstring)."""
+    if labels not in LABEL_FORMATS:
+        raise ValueError(f"labels must be one of {LABEL_FORMATS}. Received: labels={labels!r}")
     feature_spec = output.transformed_feature_spec()
     dataset = tf.data.Dataset.from_tensor_slices(files)
     if shuffle:
@@ -105,6 +117,8 @@ def make_dataset(
         }
         if spec.fusion:
             features |= fusion_inputs(parsed)
+        if labels == "ids":
+            return features, label_id_matrix(parsed["label_ids"])
         return features, multi_hot(parsed["label_ids"], spec.num_labels)
 
     dataset = dataset.batch(batch_size).map(parse, num_parallel_calls=tf.data.AUTOTUNE)

@@ -16,6 +16,16 @@ Signatures (all but ``vectorize`` return ``probabilities`` [batch, num_labels]):
   ``fused``            fusion models only: the ``sparse`` inputs plus
                        ``mean_rgb``, ``mean_audio`` and ``has_av`` [batch]; the
                        other signatures score text alone (``has_av`` 0).
+  ``top_k``            the ``raw`` inputs plus ``k`` (int32 scalar): only each
+                       video's ``k`` best ``top_k_labels``, ``top_k_indices`` and
+                       ``top_k_scores`` leave the graph (``tf.math.top_k``), for
+                       label spaces too wide to ship a full row per video.
+  ``embed``            text models with a hidden layer: the ``raw`` inputs to
+                       ``embedding`` [batch, hidden] (the hidden layer after its
+                       activation; an ensemble's members concatenated), with the
+                       ``raw`` outputs too, from one pass of the transform graph.
+  ``label_embeddings`` no inputs: ``labels`` [L] and ``embeddings`` [L, hidden],
+                       the output layer's rows (``models.text.model.label_table``).
 All text processing is in the graph (``transforms.text``), so TF Serving, Vertex
 AI or a TFX BulkInferrer serve raw metadata as the batch predictor does (the
 graph uses tensorflow-text ops: ``import tensorflow_text`` before loading it).
@@ -32,6 +42,7 @@ import tensorflow_transform as tft
 from models.artifacts import without_training_state, write_extras
 from models.losses import probabilities
 from models.text.data import DataSpec, bag_of_words
+from models.text.model import embedding_model, has_hidden_layer, label_table
 from transforms.records import AV_FIELDS, AV_FLAG
 from transforms.text import TAG_SEPARATOR
 
@@ -58,8 +69,12 @@ class TaggerModule(tf.Module):
         self._input_dim = spec.input_dim
         self._loss = loss
         self._av_sizes = spec.av_sizes
+        self.label_names = tf.constant(list(spec.label_names), tf.string)
         if spec.fusion:
             self.fused = self._fused_function(spec.av_sizes)
+        elif has_hidden_layer(model):
+            self.embedder = embedding_model(model)
+            self.label_table = tf.Variable(label_table(model), trainable=False)
 
     def _scores(self, bow: tf.SparseTensor, av: dict | None = None) -> tf.Tensor:
         if not self._av_sizes:
@@ -100,6 +115,36 @@ class TaggerModule(tf.Module):
             "num_tokens": out["num_tokens"],
             "num_oov_tokens": out["num_oov_tokens"],
         }
+
+    @tf.function(input_signature=[*_RAW_SIGNATURE, tf.TensorSpec([], tf.int32, name="k")])
+    def top_k(self, title, description, tags, k):
+        """Raw text to each video's ``k`` best labels and scores, in the graph."""
+        out = self.raw(title, description, tags)
+        k = tf.minimum(k, tf.shape(out["probabilities"])[1])
+        scores, indices = tf.math.top_k(out["probabilities"], k=k)
+        return {
+            "top_k_scores": scores,
+            "top_k_indices": indices,
+            "top_k_labels": tf.gather(self.label_names, indices),
+            "num_tokens": out["num_tokens"],
+            "num_oov_tokens": out["num_oov_tokens"],
+        }
+
+    @tf.function(input_signature=_RAW_SIGNATURE)
+    def embed(self, title, description, tags):
+        """Raw text to the video's ``embedding`` and the ``raw`` outputs."""
+        out = self._vectorize(tf.fill(tf.shape(title), ""), title, description, tags)
+        return {
+            "embedding": self.embedder(out["bow"], training=False),
+            "probabilities": self._scores(out["bow"]),
+            "num_tokens": out["num_tokens"],
+            "num_oov_tokens": out["num_oov_tokens"],
+        }
+
+    @tf.function(input_signature=[])
+    def label_embeddings(self):
+        """The label embedding table with the label names, row for row."""
+        return {"labels": self.label_names, "embeddings": tf.identity(self.label_table)}
 
     @tf.function(input_signature=_RAW_SIGNATURE)
     def vectorize(self, title, description, tags):
@@ -179,6 +224,10 @@ def export_model(
     }
     if spec.fusion:
         signatures["fused"] = module.fused
+    else:
+        signatures["top_k"] = module.top_k
+    if hasattr(module, "embedder"):
+        signatures |= {"embed": module.embed, "label_embeddings": module.label_embeddings}
     tf.saved_model.save(module, export_dir, signatures=signatures)
     write_extras(export_dir, spec.label_names, extras)
     return export_dir

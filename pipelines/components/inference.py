@@ -28,6 +28,7 @@ from pipelines.components.steps import av_inputs, raw_text
 from transforms.records import AV_FIELDS, AV_FLAG, RecordError
 
 STATS = "stats"
+EMBEDDINGS = "embeddings"
 MODES = ("text", "video", "frames")  # a text (or fusion) model; YouTube-8M video- or frame-level
 
 
@@ -65,6 +66,7 @@ class Scores(typing.NamedTuple):
     tokens: int = 0
     oov_tokens: int = 0
     has_av: bool = False
+    embedding: np.ndarray | None = None  # with ``embeddings=True``: the video's vector
 
 
 class Failure(typing.NamedTuple):
@@ -77,18 +79,24 @@ class Failure(typing.NamedTuple):
 class TaggerModelHandler(base.ModelHandler):
     """The exported SavedModel (``models.serving.LoadedTagger``) as a Beam ML model
     handler: records in, one ``PredictionResult`` per record out, whose ``inference``
-    is ``Scores`` or, for a record that failed on its own data, ``Failure``."""
+    is ``Scores`` or, for a record that failed on its own data, ``Failure``. With
+    ``embeddings=True`` (text models with a hidden layer) each ``Scores`` also carries
+    the video's embedding, from the same graph call (the ``embed`` signature)."""
 
     def __init__(
         self, export_dir: str, mode: str = "text", *, av_sizes: dict | None = None,
         min_batch: int = 16, max_batch: int = 512, share_across_processes: bool = False,
+        embeddings: bool = False,
     ):  # fmt: skip
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}. Received: mode={mode!r}")
+        if embeddings and mode != "text":
+            raise ValueError(f"embeddings need a text model. Received: mode={mode!r}")
         super().__init__(
             min_batch_size=min_batch, max_batch_size=max_batch, large_model=share_across_processes
         )
         self._export_dir, self._mode, self._av_sizes = export_dir, mode, av_sizes
+        self._embeddings = embeddings
 
     @property
     def mode(self) -> str:
@@ -121,7 +129,12 @@ class TaggerModelHandler(base.ModelHandler):
 
     def _text(self, model, records: list[dict]) -> list[Scores]:
         titles, descriptions, tags = zip(*(raw_text(r) for r in records), strict=True)
-        if not model.is_fusion():
+        embedded = None
+        if self._embeddings:
+            out = model.embed_raw(titles, descriptions, tags)
+            probabilities, has_av = out["probabilities"], [False] * len(records)
+            embedded = out["embedding"]
+        elif not model.is_fusion():
             out = model.score_raw(titles, descriptions, tags)
             probabilities, has_av = out["probabilities"], [False] * len(records)
         else:
@@ -135,7 +148,10 @@ class TaggerModelHandler(base.ModelHandler):
         counts = zip(
             out["num_tokens"].tolist(), out["num_oov_tokens"].tolist(), has_av, strict=True
         )
-        return [Scores(p, *c) for p, c in zip(probabilities, counts, strict=True)]
+        scores = [Scores(p, *c) for p, c in zip(probabilities, counts, strict=True)]
+        if embedded is None:
+            return scores
+        return [s._replace(embedding=e) for s, e in zip(scores, embedded, strict=True)]
 
     def _dense(self, model, records: list[dict]) -> list[Scores]:
         from pipelines.components.yt8m_io import stack
@@ -167,6 +183,8 @@ class _SplitResultsFn(beam.DoFn):
         self._oov += inference.oov_tokens
         if self._text_mode and not inference.tokens and not inference.has_av:
             record = {**record, EMPTY_TEXT: True}  # scored as no words: the model's prior
+        if inference.embedding is not None:
+            yield beam.pvalue.TaggedOutput(EMBEDDINGS, (record["video_id"], inference.embedding))
         yield record, inference.probabilities
 
     def finish_bundle(self):
@@ -174,9 +192,18 @@ class _SplitResultsFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(STATS, GlobalWindows.windowed_value((key, count)))
 
 
+class Inferred(typing.NamedTuple):
+    """``RunInference``'s outputs."""
+
+    scores: beam.PCollection  # (record, probabilities)
+    dead: beam.PCollection  # inference-stage dead letters
+    stats: beam.PCollection  # ((key, kind), count) token counts
+    embeddings: beam.PCollection  # (video_id, vector), when the handler embeds
+
+
 class RunInference(beam.PTransform):
-    """Records to ``(record, probabilities)``, dead letters, and token stats, through
-    Beam ML's ``RunInference`` with a :class:`TaggerModelHandler`."""
+    """Records to ``Inferred``: ``(record, probabilities)``, dead letters, token stats
+    and embeddings, through Beam ML's ``RunInference`` with a :class:`TaggerModelHandler`."""
 
     def __init__(self, handler: TaggerModelHandler):
         super().__init__()
@@ -188,7 +215,7 @@ class RunInference(beam.PTransform):
             | "Infer" >> base.RunInference(self._handler)
             | "SplitResults"
             >> beam.ParDo(_SplitResultsFn(self._handler.mode == "text")).with_outputs(
-                DEAD, STATS, main=RECORDS
+                DEAD, STATS, EMBEDDINGS, main=RECORDS
             )
         )
-        return split[RECORDS], split[DEAD], split[STATS]
+        return Inferred(split[RECORDS], split[DEAD], split[STATS], split[EMBEDDINGS])

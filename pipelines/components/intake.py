@@ -36,6 +36,17 @@ def _order_key(record: dict) -> tuple:
     return (-math.inf if updated is None else updated, *record["_pos"])
 
 
+def latest_versions(records: typing.Iterable[dict]) -> dict[str, dict]:
+    """``Deduplicate``'s rule outside Beam, for a small set of parsed records (with
+    ``_pos``): ``{video_id: the version Deduplicate keeps}``."""
+    latest: dict[str, dict] = {}
+    for record in records:
+        best = latest.get(record["video_id"])
+        if best is None or _order_key(record) >= _order_key(best):
+            latest[record["video_id"]] = record
+    return latest
+
+
 def _keyed_order(record: dict) -> tuple:
     """``(video_id, order key)``: all of a record that goes through the shuffle."""
     return record["video_id"], _order_key(record)

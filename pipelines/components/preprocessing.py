@@ -162,12 +162,7 @@ def build_pipeline(p: beam.Pipeline, config: PreprocessConfig, run: RunSettings)
             rows | f"Stats{split.title()}" >> beam.FlatMap(lambda r, s=split: _split_stats(s, r))
         )
     action = PublishPreprocessed(config, run)
-    _ = (
-        stats
-        | "FlattenStats" >> beam.Flatten()
-        | "SumStats" >> report.SumStats()
-        | "Publish" >> Publish(action, written)
-    )
+    _ = stats | "Publish" >> Publish(action, written)
 
 
 class PublishPreprocessed:

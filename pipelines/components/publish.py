@@ -27,7 +27,7 @@ from apache_beam.runners.runner import PipelineState
 
 from pipelines.components import progress
 from pipelines.components.guards import Guards, PublishRefused
-from pipelines.components.report import read_json, write_json
+from pipelines.components.report import SumStats, read_json, write_json
 from transforms.errors import JobError
 from transforms.files import remove
 
@@ -50,13 +50,17 @@ class RunSettings:
 
 
 class Publish(beam.PTransform):
-    """``stats`` (one summed-stats dict) -> ``action(stats)``, after every write in ``written``."""
+    """``stats`` -> ``action(stats)``, after every write in ``written``: every job's
+    last step. ``stats`` is one summed-stats dict, or a job's list of stat rows
+    (PCollections of ``(key, value)``), summed here first."""
 
     def __init__(self, action, written: list):
         super().__init__()
         self._action, self._written = action, list(written)
 
     def expand(self, stats):
+        if isinstance(stats, (list, tuple)):
+            stats = stats | "FlattenStats" >> beam.Flatten() | "SumStats" >> SumStats()
         waits = [beam.pvalue.AsList(files) for files in self._written]
         return stats | "AfterEveryWrite" >> beam.Map(_publish, self._action, *waits)
 

@@ -25,11 +25,10 @@ from models.artifacts import SAVED_MODEL_DIR
 from models.serving import LoadedTagger
 from models.text.model import HParams
 from models.text.train import TrainConfig, train
-from pipelines.components import jobs, preprocessing
-from pipelines.components.catalog_io import iter_rows
+from pipelines.components import intake, jobs, preprocessing
+from pipelines.components.catalog_io import iter_rows, parse_row
 from pipelines.components.steps import raw_text
 from transforms.layout import PREPROCESS_CONFIG_FILE, shard_pattern
-from transforms.records import RecordError, to_canonical
 
 
 def _test_ids(data_dir: str) -> set[str]:
@@ -42,25 +41,20 @@ def _test_ids(data_dir: str) -> set[str]:
 
 
 def held_out_records(catalog: str, data_dir: str) -> list[dict]:
-    """The candidate's test videos, as canonical records (latest version wins)."""
+    """The candidate's test videos, as canonical records: the catalog parsed by the
+    intake's ``parse_row`` and deduplicated by its rule (``intake.latest_versions``)."""
     config = jobs.from_jsonable(
         preprocessing.PreprocessConfig,
         json.load(tf.io.gfile.GFile(os.path.join(data_dir, PREPROCESS_CONFIG_FILE))),
     )
-    wanted, latest = _test_ids(data_dir), {}
-    for path in jobs.require_input(catalog):
-        for _, row, _ in iter_rows(path, config.input_format):
-            try:
-                if isinstance(row, RecordError):
-                    continue
-                record = to_canonical(row, config.schema)
-            except RecordError:
-                continue
-            if record["video_id"] in wanted:
-                previous = latest.get(record["video_id"])
-                if previous is None or (record["updated_at"] or 0) >= (previous["updated_at"] or 0):
-                    latest[record["video_id"]] = record
-    return list(latest.values())
+    wanted = _test_ids(data_dir)
+    parsed = (
+        parse_row(row, raw, config.schema, path, offset)[0]
+        for path in jobs.require_input(catalog)
+        for offset, row, raw in iter_rows(path, config.input_format)
+    )
+    held_out = (r for r in parsed if r is not None and r["video_id"] in wanted)
+    return list(intake.latest_versions(held_out).values())
 
 
 def gap_on(export_dir: str, records: list[dict], k: int = 20) -> float:

@@ -20,6 +20,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from models import artifacts
 from models.card import TEXT_KINDS, input_mode, kind_of
 from pipelines.components import guards, jobs, publish, report
+from pipelines.components.embeddings import EMBEDDINGS_DIR
 from pipelines.components.inference import RunInference, TaggerModelHandler
 from pipelines.components.intake import CatalogIntake, Deduplicate, Intake
 from pipelines.components.options import (
@@ -42,6 +43,12 @@ THRESHOLDS_USED_FILE = "thresholds_used.json"
 PUBLISHED = ("tags", publish.DEAD_LETTERS, THRESHOLDS_USED_FILE, REPORT_FILE)  # report last
 
 
+def published(config: PredictConfig) -> tuple[str, ...]:
+    """What a tagging run publishes, the report last: ``PUBLISHED``, and the
+    embeddings with ``config.embeddings``."""
+    return (EMBEDDINGS_DIR, *PUBLISHED) if config.embeddings else PUBLISHED
+
+
 @dataclasses.dataclass(frozen=True)
 class PredictConfig:
     input: str
@@ -60,6 +67,7 @@ class PredictConfig:
     output_format: str = "jsonl"
     share_across_processes: bool = False
     tagged_at: str = ""
+    embeddings: bool = False  # also the videos' embeddings (predict --embeddings)
     run: RunSettings = RunSettings()
 
     @property
@@ -111,6 +119,7 @@ def config_from_options(options: PipelineOptions) -> PredictConfig:
             output_format=opts.output_format,
             share_across_processes=opts.share_model_across_processes,
             tagged_at=opts.tagged_at or datetime.datetime.now(datetime.UTC).isoformat(),
+            embeddings=opts.embeddings,
             run=run_settings(options),
         )
     except (ValueError, OSError) as err:
@@ -172,6 +181,7 @@ def handler(config: PredictConfig, mode: str = "text") -> TaggerModelHandler:
     return TaggerModelHandler(
         config.export_dir, mode, av_sizes=config.av_sizes, min_batch=config.min_batch,
         max_batch=config.max_batch, share_across_processes=config.share_across_processes,
+        embeddings=config.embeddings,
     )  # fmt: skip
 
 
@@ -190,16 +200,22 @@ def read_catalog(p, config: PredictConfig, card: dict) -> tuple[Intake, str]:
     return intake, mode
 
 
-def check_model(export_dir: str) -> None:
-    """Loads the export once at launch so a broken model fails before any work."""
+def check_model(export_dir: str, embeddings: bool = False) -> None:
+    """Loads the export once at launch so a broken model fails before any work (and
+    one that cannot embed, when ``embeddings`` are asked for)."""
     from models.serving import LoadedTagger, ModelMismatchError
 
     try:
-        LoadedTagger(export_dir)
+        loaded = LoadedTagger(export_dir)
     except KeyError as err:
         raise jobs.JobError(f"the model in {export_dir!r} lacks the {err} signature") from None
     except (ModelMismatchError, OSError, ValueError) as err:
         raise jobs.JobError(f"unusable model in {export_dir!r}: {err}".splitlines()[0]) from None
+    jobs.require(
+        not embeddings or loaded.has_embeddings(),
+        f"--embeddings: the model in {export_dir!r} has no embed signature (a text model "
+        "with a hidden layer, exported by this version, has one)",
+    )
 
 
 def launch_checks(config: PredictConfig) -> None:
@@ -211,13 +227,14 @@ def launch_checks(config: PredictConfig) -> None:
     if kind_of(card) in TEXT_KINDS:
         dead_dir = FileSystems.join(config.staging_dir, publish.DEAD_LETTERS)
         guards.preflight(files, config.schema, config.input_format, config.run.guards, dead_dir)
-    check_model(config.export_dir)
+    check_model(config.export_dir, config.embeddings)
 
 
 class Tagged(typing.NamedTuple):
     rows: beam.PCollection  # one output row per video
     failed: beam.PCollection  # dead letters of the inference stage
     stats: list  # (key, count) PCollections for the report
+    embeddings: beam.PCollection  # (video_id, vector) with config.embeddings, else empty
 
 
 class TagVideos(beam.PTransform):
@@ -230,11 +247,11 @@ class TagVideos(beam.PTransform):
 
     def expand(self, records):
         inference = RunInference(handler(self._config, self._mode))
-        scores, failed, tokens = records | "RunInference" >> inference
-        rows = scores | "ToTags" >> beam.ParDo(self._to_tags)
+        inferred = records | "RunInference" >> inference
+        rows = inferred.scores | "ToTags" >> beam.ParDo(self._to_tags)
         _ = rows | "ProgressTagged" >> Progress(self._job, "tagged")
-        stats = report.tagged_stats(rows) + ([tokens] if self._mode == "text" else [])
-        return Tagged(rows, failed, stats)
+        tokens = [inferred.stats] if self._mode == "text" else []
+        return Tagged(rows, inferred.dead, report.tagged_stats(rows) + tokens, inferred.embeddings)
 
 
 def tagging_report(config: PredictConfig, stats: dict, version: str, thresholds_used: dict,

@@ -66,6 +66,12 @@ class PredictOptions(PipelineOptions):
         parser.add_argument(
             "--tagged-at", help="Timestamp written in every row (default: now, UTC)."
         )
+        parser.add_argument(
+            "--embeddings",
+            action="store_true",
+            help="predict: also write each video's embedding (the model's hidden layer) as "
+            "Parquet under OUTPUT/embeddings/, for 'catalog-tagger similar'.",
+        )
 
 
 class NightlyOptions(PipelineOptions):

@@ -1,6 +1,7 @@
 """``catalog-tagger compress | average-checkpoints | ensemble``: audio/visual model tools.
 
-Thin argparse front ends of ``models.av.tools``; each prints a one-line
+Thin argparse front ends of ``models.av.tools`` (compress, average) and
+``models.av.ensemble_tool``; each prints a one-line
 summary and leaves its full report as JSON in ``--output-dir``. User errors
 are ``JobError`` (``pipelines.cli.main`` prints them as one line).
 """

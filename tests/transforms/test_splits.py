@@ -10,7 +10,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.components.preprocessing import AssignSplits
-from tests.conftest import local_options
+from tests.helpers import local_options
 from transforms.splits import SplitConfig, group_split, hash_split
 
 

@@ -19,7 +19,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, latest_records
+from tests.helpers import ROOT, latest_records
 from transforms.records import (
     RecordError,
     RecordSchema,

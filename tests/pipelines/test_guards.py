@@ -14,9 +14,7 @@ import pytest
 
 from pipelines import cli
 from pipelines.components import guards, locks, publish, scoring, tables
-from tests.conftest import ROOT
-from tests.test_hostile_inputs import _jsonl, _snapshot
-from tests.test_nightly import _catalog_rows
+from tests.helpers import ROOT, catalog_rows, jsonl_bytes, snapshot
 from transforms.errors import JobError
 
 
@@ -42,8 +40,10 @@ def test_guard_messages_name_counts_reasons_and_where():
 
 
 def _good_then_bad(sample_catalog, path, good: int, bad: int) -> None:
-    rows = [r for r in _catalog_rows(sample_catalog) if len(r.get("title") or "") > 10][:good]
-    path.write_bytes(_jsonl(rows) + b"this is not json\n" * (bad - 5) + b'{"title": "x"}\n' * 5)
+    rows = [r for r in catalog_rows(sample_catalog) if len(r.get("title") or "") > 10][:good]
+    path.write_bytes(
+        jsonl_bytes(rows) + b"this is not json\n" * (bad - 5) + b'{"title": "x"}\n' * 5
+    )
 
 
 def _predict_argv(catalog, model_dir, out) -> list[str]:
@@ -58,7 +58,7 @@ def test_mostly_bad_input_is_refused_inside_the_graph(
     catalog, out = tmp_path / "catalog.jsonl", tmp_path / "out"
     _good_then_bad(sample_catalog, catalog, good=20, bad=100)
     shutil.copytree(sample_predictions, out)
-    before = _snapshot(out)
+    before = snapshot(out)
     monkeypatch.setattr(guards, "PREFLIGHT_RECORDS", 20)
     assert cli.main(_predict_argv(catalog, sample_model[0], out)) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
@@ -72,7 +72,7 @@ def test_mostly_bad_input_is_refused_inside_the_graph(
         json.loads(line) for f in dead_dir.glob("part-*") for line in f.read_text().splitlines()
     ]
     assert len(kept) == 100 and {d["stage"] for d in kept} == {"read"}
-    assert _snapshot(out) == before  # the previous output and its _SUCCESS are untouched
+    assert snapshot(out) == before  # the previous output and its _SUCCESS are untouched
     monkeypatch.setattr(guards, "PREFLIGHT_RECORDS", 1000)  # the same limit passes at 0.9
     assert cli.main([*_predict_argv(catalog, sample_model[0], out), "--max-dead-letter-fraction",
                      "0.9"]) == 0  # fmt: skip
@@ -86,7 +86,7 @@ def test_a_bug_on_the_inference_path_fails_the_job_and_publishes_nothing(
 
     out = tmp_path / "out"
     shutil.copytree(sample_predictions, out)
-    before = _snapshot(out)
+    before = snapshot(out)
 
     def planted(self, titles, descriptions, tags):
         raise AttributeError("'LoadedTagger' object has no attribute '_planted'")
@@ -100,7 +100,7 @@ def test_a_bug_on_the_inference_path_fails_the_job_and_publishes_nothing(
         "catalog-tagger: error: the job failed and published nothing: "
         "AttributeError: 'LoadedTagger' object has no attribute '_planted'"
     )
-    assert _snapshot(out) == before
+    assert snapshot(out) == before
     assert not list((out / "_staging" / "dead_letters").glob("part-*"))  # none dead-lettered
 
 
@@ -171,7 +171,7 @@ def test_lock_is_exclusive_named_taken_over_when_stale_and_released_by_its_holde
 def test_two_nightly_runs_on_one_state_dir_one_publishes(sample_catalog, sample_model, tmp_path):
     model_dir, _ = sample_model
     catalog, state = tmp_path / "catalog.jsonl", tmp_path / "state"
-    catalog.write_bytes(_jsonl(_catalog_rows(sample_catalog)[:60]))
+    catalog.write_bytes(jsonl_bytes(catalog_rows(sample_catalog)[:60]))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [
         subprocess.Popen(

@@ -25,11 +25,11 @@ import tensorflow_transform as tft
 
 from pipelines import cli, predict, preprocess
 from pipelines.components import publish, scoring
+from tests.helpers import ROOT
 from transforms.features import LABELS_VOCAB, TOKENS_VOCAB
 from transforms.layout import PREPROCESS_REPORT_FILE
 from transforms.records import SPLITS
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 VENV = ROOT / ".venv"
 TAGGED_AT = "2026-01-01T00:00:00+00:00"
 START_TIMEOUT_S = 60

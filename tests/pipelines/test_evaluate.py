@@ -9,7 +9,6 @@ import json
 import apache_beam as beam
 import numpy as np
 import pytest
-import tensorflow as tf
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -19,7 +18,7 @@ from pipelines.evaluation import metrics as eval_metrics
 from pipelines.evaluation.config import EvaluateConfig
 from pipelines.evaluation.join import EvaluatedVideos
 from pipelines.tools.sample_catalog import generate_lines
-from tests.conftest import latest_records, local_options
+from tests.helpers import catalog_labels, local_options, split_ids
 from transforms.splits import SplitConfig, group_split
 from transforms.text import TextConfig
 
@@ -45,17 +44,12 @@ def reports(predictions, sample_catalog, sample_model, tmp_path_factory):
     }
 
 
-def _catalog_labels(path) -> dict[str, list[str]]:
-    """Labels of every video, deduplicated as ReadCatalog + Deduplicate do."""
-    return {vid: r.get("categories", []) for vid, r in latest_records(path).items()}
-
-
 @pytest.fixture(scope="module")
 def data(predictions, sample_catalog):
     """Prediction rows joined with catalog labels, sorted by video_id."""
     files = sorted((predictions / "tags").glob("part-*.jsonl"))
     rows = [json.loads(line) for f in files for line in f.read_text().splitlines()]
-    labels = _catalog_labels(sample_catalog)
+    labels = catalog_labels(sample_catalog)
     rows = sorted((r for r in rows if r["video_id"] in labels), key=lambda r: r["video_id"])
     return rows, labels
 
@@ -92,16 +86,6 @@ def test_exact_metrics_equal_numpy_metrics(reports, data):
     for j, name in enumerate(sorted(table)):
         assert table[name]["ap"] == pytest.approx(ap[j], abs=1e-9)
         assert table[name]["support"] == int(truth[:, j].sum())
-
-
-def split_ids(sample_preprocessed, split: str = "test") -> set[str]:
-    """The video ids preprocess wrote to ``split``."""
-    files = sorted(str(f) for f in (sample_preprocessed / "data" / split).glob("*.tfrecord.gz"))
-    spec = {"video_id": tf.io.FixedLenFeature([], tf.string)}
-    ids = set()
-    for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(256):
-        ids |= {v.decode() for v in tf.io.parse_example(batch, spec)["video_id"].numpy()}
-    return ids
 
 
 def test_test_split_matches_preprocess_and_training(

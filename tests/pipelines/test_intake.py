@@ -15,8 +15,14 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.components.catalog_io import iter_rows, parse_row
-from pipelines.components.intake import CatalogIntake, Deduplicate, LatestVersionFn, _DropLosersFn
-from tests.conftest import latest_records, local_options
+from pipelines.components.intake import (
+    CatalogIntake,
+    Deduplicate,
+    LatestVersionFn,
+    _DropLosersFn,
+    latest_versions,
+)
+from tests.helpers import latest_records, local_options
 from transforms.records import RecordSchema
 
 # (video_id, updated_at, title) per line; "bad" lines are dead letters at read
@@ -107,6 +113,16 @@ def test_intake_keeps_the_latest_version_counts_duplicates_and_passes_dead_lette
     result.wait_until_finish()
     counters = result.metrics().query(MetricsFilter().with_name("duplicates_removed"))["counters"]
     assert sum(c.committed for c in counters) == sum(DUPLICATES)
+
+
+def test_latest_versions_outside_beam_keeps_the_same_winners(tmp_path):
+    _catalog(tmp_path)
+    parsed = _parsed(tmp_path / "a.jsonl") + _parsed(tmp_path / "b.jsonl")
+    kept = latest_versions(parsed)  # what retraining's held-out set uses
+    assert {video_id: r["title"] for video_id, r in kept.items()} == WINNERS
+    assert {video_id: r["title"] for video_id, r in latest_versions(parsed[::-1]).items()} == (
+        WINNERS
+    )  # the order key decides, not the order read
 
 
 def test_intake_agrees_with_the_reference_on_the_sample_catalog(sample_catalog):

@@ -13,7 +13,6 @@ import tensorflow as tf
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from models import artifacts
 from models.text.data import make_dataset
 from models.text.train import load_training_data, predict_scores
 from pipelines import cli, predict
@@ -26,7 +25,7 @@ from pipelines.components.inference import (
 )
 from pipelines.components.steps import raw_text
 from pipelines.tools.sample_catalog import generate_lines
-from tests.conftest import latest_records, local_options
+from tests.helpers import empty_bag_of_words_scores, latest_records, local_options
 from transforms.text import TextConfig, text_tokens
 
 TAGGED_AT = "2026-11-22T00:00:00+00:00"
@@ -37,7 +36,7 @@ def _predict(catalog, model_dir, out, *flags) -> dict:
     return predict.run(cli.profile_args("local") + args + ["--tagged-at", TAGGED_AT, *flags])
 
 
-def _rows(out) -> list[dict]:
+def tag_rows(out) -> list[dict]:
     files = sorted((out / "tags").glob("part-*.jsonl"))
     return [json.loads(line) for f in files for line in f.read_text().splitlines()]
 
@@ -61,21 +60,6 @@ def _fields(record: dict) -> list[str]:
     return [title, description, *tags.split("|")]
 
 
-def empty_bag_of_words_scores(model_dir) -> dict[str, float]:
-    """The model's scores for an all-empty sparse row, straight from the ``sparse`` signature."""
-    loaded = tf.saved_model.load(str(model_dir / "saved_model"))
-    text = {name: tf.constant([value]) for name, value in zip(
-        ("title", "description", "tags"), ("pasta", "", ""), strict=True)}  # fmt: skip
-    width = loaded.signatures["vectorize"](**text)["dense_shape"][1]
-    out = loaded.signatures["sparse"](
-        indices=tf.zeros([0, 2], tf.int64),
-        values=tf.zeros([0], tf.float32),
-        dense_shape=tf.stack([tf.constant(1, tf.int64), width]),
-    )
-    labels = artifacts.read_extra(str(model_dir / "saved_model"), artifacts.LABELS_FILE)
-    return dict(zip(labels, out["probabilities"].numpy()[0].tolist(), strict=True))
-
-
 def test_every_video_tagged_once_and_counts_balance(predicted, sample_catalog, sample_preprocessed):
     out, report = predicted
     _, manifest = generate_lines(800, 7)
@@ -89,7 +73,7 @@ def test_every_video_tagged_once_and_counts_balance(predicted, sample_catalog, s
     assert records["empty_text"] == manifest.empty_text == len(_empty_text_ids(sample_catalog))
     assert records["balanced"] is True
     assert records["in"] == records["tagged"] + records["dead_lettered"] + manifest.duplicates
-    rows = _rows(out)
+    rows = tag_rows(out)
     assert len(rows) == len({r["video_id"] for r in rows}) == records["tagged"]
     assert (out / "_SUCCESS").exists() and not (out / "_staging").exists()
     metrics = report["beam_metrics"]  # Beam ML RunInference's own metrics
@@ -108,7 +92,7 @@ def test_empty_text_videos_get_the_models_empty_bag_of_words_scores(
 ):
     out, _ = predicted
     model_dir, _ = sample_model
-    rows = _rows(out)
+    rows = tag_rows(out)
     flagged = {r["video_id"]: r for r in rows if "empty_text" in r}
     assert set(flagged) == _empty_text_ids(sample_catalog) and len(flagged) >= 1
     assert all(r["empty_text"] is True for r in flagged.values())
@@ -127,7 +111,7 @@ def test_rows_hold_sorted_top_k_and_tuned_predictions(predicted, sample_model):
     out, report = predicted
     model_dir, _ = sample_model
     thresholds = json.loads((model_dir / "saved_model/assets.extra/thresholds.json").read_text())
-    for row in _rows(out)[:200]:
+    for row in tag_rows(out)[:200]:
         scores = [t["score"] for t in row["labels"]]
         assert len(scores) == 20 and scores == sorted(scores, reverse=True)
         expected = {
@@ -144,7 +128,7 @@ def test_parity_with_training_time_evaluation(predicted, sample_model, sample_pr
     keras_model = tf.saved_model.load(str(model_dir / "saved_model")).model
     dataset = make_dataset(data.files["eval"], data.output, data.spec, batch_size=64)
     ids, scores, _ = predict_scores(keras_model, dataset, summary["hparams"]["loss"])
-    by_id = {r["video_id"]: {t["label"]: t["score"] for t in r["labels"]} for r in _rows(out)}
+    by_id = {r["video_id"]: {t["label"]: t["score"] for t in r["labels"]} for r in tag_rows(out)}
     assert len(ids) > 50
     for video_id, row in zip(ids, scores, strict=True):
         predicted_scores = by_id[video_id.decode()]
@@ -178,8 +162,8 @@ def test_rerun_gives_the_same_rows_and_csv_mapping_reads_like_preprocess(
     flags = ["--field", "video_id=id", "--field", "title=name", "--field", "description=about",
              "--field", "tags=keywords", "--field", "updated_at=updated"]  # fmt: skip
     report = _predict(path, model_dir, tmp_path / "out", *flags)
-    rows = {r["video_id"]: r for r in _rows(tmp_path / "out")}
-    original = {r["video_id"]: r for r in _rows(out)}
+    rows = {r["video_id"]: r for r in tag_rows(tmp_path / "out")}
+    original = {r["video_id"]: r for r in tag_rows(out)}
     assert report["records"]["balanced"] and len(rows) >= len(original) - 2
     same = [vid for vid in original if vid in rows]
     assert all(rows[v]["labels"] == original[v]["labels"] for v in same)
@@ -234,7 +218,7 @@ def test_failed_inference_goes_to_dead_letters_and_empty_rows_score_the_prior(
     monkeypatch.setattr(LoadedTagger, "score_raw", score_raw)
     with TestPipeline(options=local_options()) as p:
         scored = p | beam.Create([*good[:2], bad, *good[2:]]) | RunInference(handler)
-        scores, dead, tokens = scored
+        scores, dead, tokens, _ = scored
         ids = scores | beam.Map(
             lambda kv: (
                 kv[0]["video_id"],

@@ -11,7 +11,7 @@ import pytest
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 
-from tests.conftest import local_options
+from tests.helpers import local_options
 from transforms.features import (
     LABELS_VOCAB,
     RAW_FEATURE_SPEC,

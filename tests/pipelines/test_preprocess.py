@@ -16,7 +16,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from pipelines.components import preprocessing
 from pipelines.components.intake import Deduplicate
 from pipelines.components.publish import RunSettings
-from tests.conftest import local_options
+from tests.helpers import local_options
 from transforms.features import TOKENS_VOCAB, TransformConfig
 from transforms.splits import hash_split
 

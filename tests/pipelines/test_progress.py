@@ -5,7 +5,7 @@ from __future__ import annotations
 import apache_beam as beam
 
 from pipelines.components import progress
-from tests.conftest import local_options
+from tests.helpers import local_options
 
 
 def test_progress_line_format():

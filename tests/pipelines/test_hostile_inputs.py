@@ -5,7 +5,6 @@ publishes and its dead letters balance. No input may produce a traceback."""
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import pathlib
 import random
@@ -14,20 +13,15 @@ import shutil
 import pytest
 
 from pipelines import cli
-from pipelines.components import tables
-from tests.test_nightly import _catalog_rows
+from tests.helpers import catalog_rows, jsonl_bytes, snapshot
 
 GOOD_VIDEOS = 40
 TAGGED_AT = "2026-11-30T00:00:00+00:00"
 
 
-def _jsonl(rows) -> bytes:
-    return b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in rows)
-
-
 def _good_rows(sample_catalog) -> list[dict]:
     rows, seen = [], set()
-    for row in _catalog_rows(sample_catalog):
+    for row in catalog_rows(sample_catalog):
         text = f"{row.get('title') or ''} {row.get('description') or ''}"
         if row["video_id"] not in seen and len(text.split()) >= 3 and len(text) < 2000:
             seen.add(row["video_id"])
@@ -49,18 +43,18 @@ def _latin1(rows) -> bytes:
 
 def _write_inputs(root: pathlib.Path, rows: list[dict]) -> dict[str, tuple[str, list[str]]]:
     """``{case: (input path or glob, extra flags)}``."""
-    good = _jsonl(rows)
+    good = jsonl_bytes(rows)
     files = {
         "random_bytes.jsonl": random.Random(0).randbytes(300_000),
         "truncated.jsonl.gz": gzip.compress(good)[: len(gzip.compress(good)) * 2 // 3],
         "catalog.csv": b"video_id,title\n"
         + b"".join(f"{r['video_id']},{r['title']!r}\n".encode() for r in rows),
-        "no_id.jsonl": _jsonl([{k: v for k, v in r.items() if k != "video_id"} for r in rows]),
+        "no_id.jsonl": jsonl_bytes([{k: v for k, v in r.items() if k != "video_id"} for r in rows]),
         "empty.jsonl": b"",
         "empties/a.jsonl": b"",
         "empties/b.jsonl": b"",
-        "duplicates.jsonl": _jsonl([rows[0]] * 50),
-        "huge_line.jsonl": _jsonl([{"video_id": "big", "title": "x" * (50 << 20)}]),
+        "duplicates.jsonl": jsonl_bytes([rows[0]] * 50),
+        "huge_line.jsonl": jsonl_bytes([{"video_id": "big", "title": "x" * (50 << 20)}]),
         "nul.jsonl": good.replace(b'"title": "', b'"title": "\x00'),
         "latin1.jsonl": _latin1(rows),
     }
@@ -101,27 +95,13 @@ EXPECTED = {
 JOBS = ("preprocess", "predict", "nightly")
 
 
-def _snapshot(root: pathlib.Path) -> dict[str, str]:
-    """Every published file under ``root`` with its digest (staging and spare tables aside)."""
-    current = (root / tables.CURRENT).read_text() if (root / tables.CURRENT).exists() else None
-    out = {}
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = path.relative_to(root).as_posix()
-        if rel.startswith("_staging/") or "/_staging/" in rel:
-            continue
-        if rel.startswith("state/tables/") and not rel.startswith(f"state/tables/{current}/"):
-            continue
-        out[rel] = hashlib.sha1(path.read_bytes()).hexdigest()
-    return out
-
-
 @pytest.fixture(scope="module")
 def hostile(sample_catalog, sample_model, tmp_path_factory):
     """The inputs, and a previous good output of each job to run them over."""
     root = tmp_path_factory.mktemp("hostile")
     rows = _good_rows(sample_catalog)
     assert len(rows) == GOOD_VIDEOS
-    (root / "good.jsonl").write_bytes(_jsonl(rows))
+    (root / "good.jsonl").write_bytes(jsonl_bytes(rows))
     inputs = _write_inputs(root / "inputs", rows)
     previous = root / "previous"
     for job in JOBS:
@@ -154,7 +134,7 @@ def test_hostile_input(job, case, hostile, tmp_path, capsys):
     inputs, previous, model_dir = hostile
     out = tmp_path / job
     shutil.copytree(previous / job, out)
-    before = _snapshot(out)
+    before = snapshot(out)
     capsys.readouterr()
     input_path, flags = inputs[case]
     code = _run(job, input_path, flags, out, model_dir)
@@ -165,7 +145,7 @@ def test_hostile_input(job, case, hostile, tmp_path, capsys):
         assert code == 2
         errors = [line for line in err.splitlines() if line.startswith("catalog-tagger: error:")]
         assert len(errors) == 1 and "refusing to publish" in errors[0], err[-2000:]
-        assert _snapshot(out) == before  # nothing published changed
+        assert snapshot(out) == before  # nothing published changed
         return
     assert code == 0, err[-2000:]
     report = _report(job, out)

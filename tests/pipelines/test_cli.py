@@ -81,7 +81,7 @@ def test_bad_training_settings_are_one_line_errors(tmp_path, capsys, flags, mess
 def test_flex_template_maps_parameters_onto_the_cli():
     import importlib.util
 
-    from tests.conftest import ROOT
+    from tests.helpers import ROOT
 
     path = ROOT / "deploy" / "dataflow" / "flex_template" / "main.py"
     spec = importlib.util.spec_from_file_location("flex_main", path)

@@ -11,18 +11,13 @@ import pytest
 from pipelines import cli, evaluate
 from pipelines.components import publish
 from pipelines.evaluation import report as eval_report
-from tests.test_evaluate import _catalog_labels
+from tests.helpers import catalog_labels, tag_rows
 
 
 def _evaluate(predictions, catalog, model_dir, out, *flags) -> dict:
     args = ["--predictions", str(predictions), "--catalog", str(catalog)]
     args += ["--model-dir", str(model_dir), "--output-dir", str(out), *flags]
     return evaluate.run(cli.profile_args("local") + args)
-
-
-def _rows(predictions) -> list[dict]:
-    files = sorted((predictions / "tags").glob("part-*.jsonl"))
-    return [json.loads(line) for f in files for line in f.read_text().splitlines()]
 
 
 def _write_predictions(path, rows) -> None:
@@ -33,8 +28,8 @@ def _write_predictions(path, rows) -> None:
 
 @pytest.fixture(scope="module")
 def rows_labels(sample_predictions, sample_catalog):
-    labels = _catalog_labels(sample_catalog)
-    rows = [row for row in _rows(sample_predictions) if row["video_id"] in labels]
+    labels = catalog_labels(sample_catalog)
+    rows = [row for row in tag_rows(sample_predictions) if row["video_id"] in labels]
     return sorted(rows, key=lambda row: row["video_id"]), labels
 
 

@@ -17,8 +17,7 @@ import pytest
 from models import artifacts
 from pipelines import cli, nightly
 from pipelines.components import tables
-from tests.conftest import ROOT
-from tests.test_predict import empty_bag_of_words_scores
+from tests.helpers import ROOT, catalog_rows, empty_bag_of_words_scores
 
 TAGGED_AT = "2026-11-22T02:30:00+00:00"
 
@@ -37,18 +36,6 @@ def _table(state) -> dict:
     return {row["video_id"]: row for row in rows}
 
 
-def _catalog_rows(path) -> list[dict]:
-    rows = []
-    for line in path.read_bytes().splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict) and row.get("video_id"):
-            rows.append(row)
-    return rows
-
-
 def _write(path, rows) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
@@ -57,7 +44,7 @@ def _write(path, rows) -> None:
 def catalog(sample_catalog, tmp_path_factory):
     """The valid part of the sample catalog, one row per video (1st version)."""
     rows, seen = [], set()
-    for row in _catalog_rows(sample_catalog):
+    for row in catalog_rows(sample_catalog):
         if row["video_id"] not in seen and len(row.get("description") or "") < 5000:
             seen.add(row["video_id"])
             rows.append(row)
@@ -83,7 +70,7 @@ def test_second_run_tags_nothing_and_edits_tag_exactly_those(catalog, sample_mod
     assert second["videos"]["unchanged"] == first["videos"]["in_table"]
     assert "".join(f.read_text() for f in (out / "tags").glob("*.jsonl")) == ""
 
-    rows = _catalog_rows(catalog)
+    rows = catalog_rows(catalog)
     edited = [r["video_id"] for r in rows[:5]]
     for row in rows[:5]:
         row["title"] = f"{row['title']} brand new words {row['video_id']}"

@@ -10,8 +10,7 @@ import pytest
 
 from models import metrics
 from pipelines import cli, predict, tune_thresholds
-from tests.test_evaluate import _catalog_labels, split_ids
-from tests.test_evaluate_report import _rows
+from tests.helpers import catalog_labels, split_ids, tag_rows
 
 
 def _tune(predictions, catalog, model_dir, out, *flags) -> dict:
@@ -23,8 +22,8 @@ def _tune(predictions, catalog, model_dir, out, *flags) -> dict:
 @pytest.fixture(scope="module")
 def eval_matrix(sample_predictions, sample_catalog, sample_preprocessed):
     """Scores (0 where unlisted) and labels of the eval-split videos; sorted label space."""
-    labels, ids = _catalog_labels(sample_catalog), split_ids(sample_preprocessed, "eval")
-    rows = [row for row in _rows(sample_predictions) if row["video_id"] in ids]
+    labels, ids = catalog_labels(sample_catalog), split_ids(sample_preprocessed, "eval")
+    rows = [row for row in tag_rows(sample_predictions) if row["video_id"] in ids]
     space = sorted({t["label"] for r in rows for t in r["labels"]} | {
         name for r in rows for name in labels[r["video_id"]]})  # fmt: skip
     scores, truth = np.zeros((len(rows), len(space))), np.zeros((len(rows), len(space)))
@@ -92,7 +91,7 @@ def test_predict_applies_the_thresholds_file(tuned, sample_catalog, sample_model
     expected = model | tuned["p90"]["thresholds"]
     used = json.loads((out / "thresholds_used.json").read_text())
     assert used == pytest.approx(expected)
-    rows = _rows(out)
+    rows = tag_rows(out)
     assert rows
     for row in rows:
         listed = [t["label"] for t in row["labels"] if t["score"] >= expected[t["label"]] + 1e-6]

@@ -18,7 +18,7 @@ from pipelines.components.catalog_io import (
     file_format,
     split_ranges,
 )
-from tests.conftest import local_options
+from tests.helpers import local_options
 from transforms.records import RecordSchema
 
 
