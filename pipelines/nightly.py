@@ -46,7 +46,6 @@ from pipelines.components.options import (
     PredictOptions,
 )
 from pipelines.components.progress import Progress
-from pipelines.components.publish import Publish
 from pipelines.components.scoring import (
     PUBLISHED,
     REPORT_FILE,
@@ -111,7 +110,7 @@ def build_pipeline(p, run: NightlyRun) -> None:
     ]
     used = dict(zip(labels, thresholds.tolist(), strict=True))
     action = PublishNightly(run, version, used)
-    _ = stats | "Publish" >> Publish(action, written)
+    publish.publish_stats(stats, action, written)
 
 
 class PublishNightly:

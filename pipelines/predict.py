@@ -25,7 +25,6 @@ from pipelines.components import publish, report
 from pipelines.components.catalog_io import WriteDeadLetters
 from pipelines.components.embeddings import WriteEmbeddings
 from pipelines.components.progress import Progress
-from pipelines.components.publish import Publish
 from pipelines.components.scoring import (
     REPORT_FILE,
     PredictConfig,
@@ -63,7 +62,7 @@ def build_pipeline(p: beam.Pipeline, config: PredictConfig) -> None:
     stats = report.intake_stats(intake.read, intake.duplicates, dead) + tagged.stats
     used = dict(zip(labels, thresholds.tolist(), strict=True))
     action = PublishPredictions(config, card["model_version"], used)
-    _ = stats | "Publish" >> Publish(action, written)
+    publish.publish_stats(stats, action, written)
 
 
 class PublishPredictions:

@@ -78,6 +78,7 @@ def dists(tmp_path_factory) -> dict[str, pathlib.Path]:
     return {"wheel": wheel, "sdist": sdist}
 
 
+@pytest.mark.slow
 def test_wheel_holds_every_module_data_file_and_the_console_script(dists):
     with zipfile.ZipFile(dists["wheel"]) as wheel:
         names = set(wheel.namelist())

@@ -75,6 +75,7 @@ class TaggerModule(tf.Module):
         elif has_hidden_layer(model):
             self.embedder = embedding_model(model)
             self.label_table = tf.Variable(label_table(model), trainable=False)
+            self.embed, self.label_embeddings = self._embedding_functions()
 
     def _scores(self, bow: tf.SparseTensor, av: dict | None = None) -> tf.Tensor:
         if not self._av_sizes:
@@ -130,21 +131,26 @@ class TaggerModule(tf.Module):
             "num_oov_tokens": out["num_oov_tokens"],
         }
 
-    @tf.function(input_signature=_RAW_SIGNATURE)
-    def embed(self, title, description, tags):
-        """Raw text to the video's ``embedding`` and the ``raw`` outputs."""
-        out = self._vectorize(tf.fill(tf.shape(title), ""), title, description, tags)
-        return {
-            "embedding": self.embedder(out["bow"], training=False),
-            "probabilities": self._scores(out["bow"]),
-            "num_tokens": out["num_tokens"],
-            "num_oov_tokens": out["num_oov_tokens"],
-        }
+    def _embedding_functions(self):
+        """The ``embed`` and ``label_embeddings`` signatures (models with a hidden layer)."""
 
-    @tf.function(input_signature=[])
-    def label_embeddings(self):
-        """The label embedding table with the label names, row for row."""
-        return {"labels": self.label_names, "embeddings": tf.identity(self.label_table)}
+        @tf.function(input_signature=_RAW_SIGNATURE)
+        def embed(title, description, tags):
+            """Raw text to the video's ``embedding`` and the ``raw`` outputs."""
+            out = self._vectorize(tf.fill(tf.shape(title), ""), title, description, tags)
+            return {
+                "embedding": self.embedder(out["bow"], training=False),
+                "probabilities": self._scores(out["bow"]),
+                "num_tokens": out["num_tokens"],
+                "num_oov_tokens": out["num_oov_tokens"],
+            }
+
+        @tf.function(input_signature=[])
+        def label_embeddings():
+            """The label embedding table with the label names, row for row."""
+            return {"labels": self.label_names, "embeddings": tf.identity(self.label_table)}
+
+        return embed, label_embeddings
 
     @tf.function(input_signature=_RAW_SIGNATURE)
     def vectorize(self, title, description, tags):
@@ -226,7 +232,7 @@ def export_model(
         signatures["fused"] = module.fused
     else:
         signatures["top_k"] = module.top_k
-    if hasattr(module, "embedder"):
+    if hasattr(module, "embed"):
         signatures |= {"embed": module.embed, "label_embeddings": module.label_embeddings}
     tf.saved_model.save(module, export_dir, signatures=signatures)
     write_extras(export_dir, spec.label_names, extras)

@@ -21,6 +21,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines.components import guards
 from pipelines.components.catalog_io import FORMATS
 from pipelines.components.scoring_options import (
+    WRITE_EMBEDDINGS,
     EvaluateOptions,
     NightlyOptions,
     PredictOptions,
@@ -33,7 +34,7 @@ from transforms.splits import SplitConfig
 from transforms.text import TextConfig
 
 # defined beside (scoring_options), re-exported: every options class is importable from here
-__all__ = ["EvaluateOptions", "NightlyOptions", "PredictOptions", "TuneOptions"]
+__all__ = ["EvaluateOptions", "NightlyOptions", "PredictOptions", "TuneOptions", "WRITE_EMBEDDINGS"]
 
 
 class CatalogOptions(PipelineOptions):

@@ -30,7 +30,7 @@ from pipelines.components.options import (
     transform_config,
 )
 from pipelines.components.progress import Progress
-from pipelines.components.publish import Publish, RunSettings
+from pipelines.components.publish import RunSettings
 from pipelines.components.steps import PrepareText
 from transforms.features import (
     LABELS_VOCAB,
@@ -162,7 +162,7 @@ def build_pipeline(p: beam.Pipeline, config: PreprocessConfig, run: RunSettings)
             rows | f"Stats{split.title()}" >> beam.FlatMap(lambda r, s=split: _split_stats(s, r))
         )
     action = PublishPreprocessed(config, run)
-    _ = stats | "Publish" >> Publish(action, written)
+    publish.publish_stats(stats, action, written)
 
 
 class PublishPreprocessed:

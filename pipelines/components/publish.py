@@ -50,19 +50,23 @@ class RunSettings:
 
 
 class Publish(beam.PTransform):
-    """``stats`` -> ``action(stats)``, after every write in ``written``: every job's
-    last step. ``stats`` is one summed-stats dict, or a job's list of stat rows
-    (PCollections of ``(key, value)``), summed here first."""
+    """``stats`` (one summed-stats dict) -> ``action(stats)``, after every write in ``written``."""
 
     def __init__(self, action, written: list):
         super().__init__()
         self._action, self._written = action, list(written)
 
     def expand(self, stats):
-        if isinstance(stats, (list, tuple)):
-            stats = stats | "FlattenStats" >> beam.Flatten() | "SumStats" >> SumStats()
         waits = [beam.pvalue.AsList(files) for files in self._written]
         return stats | "AfterEveryWrite" >> beam.Map(_publish, self._action, *waits)
+
+
+def publish_stats(stats: list, action, written: list) -> beam.PCollection:
+    """A job's last step: its stat rows (PCollections of ``(key, value)``) summed into
+    one dict (``FlattenStats``, ``SumStats``), then ``Publish``. A function, not a
+    composite: FnApiRunner cannot fuse a composite applied to a list of PCollections."""
+    summed = stats | "FlattenStats" >> beam.Flatten() | "SumStats" >> SumStats()
+    return summed | "Publish" >> Publish(action, written)
 
 
 def _publish(stats: dict, action, *written_files) -> dict:

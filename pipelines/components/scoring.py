@@ -24,6 +24,7 @@ from pipelines.components.embeddings import EMBEDDINGS_DIR
 from pipelines.components.inference import RunInference, TaggerModelHandler
 from pipelines.components.intake import CatalogIntake, Deduplicate, Intake
 from pipelines.components.options import (
+    WRITE_EMBEDDINGS,
     CatalogOptions,
     OutputOptions,
     PredictOptions,
@@ -93,6 +94,9 @@ def config_from_options(options: PipelineOptions) -> PredictConfig:
         not (opts.thresholds_file and opts.threshold != "tuned"),
         "--thresholds-file and a numeric --threshold exclude each other",
     )
+    jobs.require(
+        opts.embeddings in (None, WRITE_EMBEDDINGS), "predict's --embeddings takes no value"
+    )
     export_dir = FileSystems.join(opts.model_dir, artifacts.SAVED_MODEL_DIR)
     jobs.require(FileSystems.exists(export_dir), f"no exported model in {opts.model_dir!r}")
     trained = PreprocessConfig("", "")  # audio/visual models carry no text settings
@@ -119,7 +123,7 @@ def config_from_options(options: PipelineOptions) -> PredictConfig:
             output_format=opts.output_format,
             share_across_processes=opts.share_model_across_processes,
             tagged_at=opts.tagged_at or datetime.datetime.now(datetime.UTC).isoformat(),
-            embeddings=opts.embeddings,
+            embeddings=opts.embeddings is not None,
             run=run_settings(options),
         )
     except (ValueError, OSError) as err:

@@ -12,6 +12,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines.components import guards
 from transforms.records import SPLITS
 
+WRITE_EMBEDDINGS = "write"  # predict's bare --embeddings
+
 
 class PredictOptions(PipelineOptions):
     """The batch predictor: model, output, batching."""
@@ -66,11 +68,14 @@ class PredictOptions(PipelineOptions):
         parser.add_argument(
             "--tagged-at", help="Timestamp written in every row (default: now, UTC)."
         )
-        parser.add_argument(
+        parser.add_argument(  # one flag for two jobs: Beam parses every options class at once
             "--embeddings",
-            action="store_true",
-            help="predict: also write each video's embedding (the model's hidden layer) as "
-            "Parquet under OUTPUT/embeddings/, for 'catalog-tagger similar'.",
+            nargs="?",
+            const=WRITE_EMBEDDINGS,
+            metavar="PATH",
+            help="predict (no value): also write each video's embedding (the model's hidden "
+            "layer) as Parquet under OUTPUT/embeddings/. similar: the embeddings to index, a "
+            "predict --output-dir, a directory of Parquet files (video_id, embedding) or a glob.",
         )
 
 

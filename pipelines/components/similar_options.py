@@ -19,7 +19,7 @@ from pipelines.components import jobs
 from pipelines.components.neighbours import EXACT_BELOW, INDEX_KINDS, IndexSettings
 from pipelines.components.options import OutputOptions, run_settings
 from pipelines.components.publish import STAGING, RunSettings
-from pipelines.components.scoring_options import PredictOptions
+from pipelines.components.scoring_options import WRITE_EMBEDDINGS, PredictOptions
 
 LABEL_MODE_FLAG = "--label-neighbours"
 
@@ -29,11 +29,7 @@ class SimilarOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument(
-            "--embeddings",
-            help="Embeddings to index: a predict --output-dir (its embeddings/*.parquet), "
-            "a directory of Parquet files (video_id, embedding) or a glob.",
-        )
+        # --embeddings PATH is PredictOptions' --embeddings (one flag, two jobs)
         parser.add_argument("--k", type=int, default=10, help="Similar videos (labels) per row.")
         parser.add_argument(
             "--video-ids",
@@ -99,6 +95,8 @@ def config_from_options(options: PipelineOptions) -> SimilarConfig:
     """Checks the flags (one-line ``JobError``s) and resolves them."""
     opts, output_dir = options.view_as(SimilarOptions), options.view_as(OutputOptions).output_dir
     model_dir = options.view_as(PredictOptions).model_dir
+    embeddings = options.view_as(PredictOptions).embeddings
+    jobs.require(embeddings != WRITE_EMBEDDINGS, "--embeddings needs a path: a predict output")
     jobs.require(output_dir, "--output-dir is required")
     jobs.require(opts.k >= 1, f"--k must be at least 1, not {opts.k}")
     jobs.require(opts.ef_search >= 1, f"--ef-search must be at least 1, not {opts.ef_search}")
@@ -107,13 +105,13 @@ def config_from_options(options: PipelineOptions) -> SimilarConfig:
     )
     if opts.label_neighbours:
         jobs.require(model_dir, "--labels needs --model-dir")
-        jobs.require(not opts.embeddings, "--labels and --embeddings exclude each other")
+        jobs.require(not embeddings, "--labels and --embeddings exclude each other")
     else:
-        jobs.require(opts.embeddings, "--embeddings (or --model-dir with --labels) is required")
+        jobs.require(embeddings, "--embeddings (or --model-dir with --labels) is required")
     index = IndexSettings(kind="flat" if opts.exact else opts.index, ef_search=opts.ef_search)
     return SimilarConfig(
         output_dir=output_dir,
-        embeddings=None if opts.label_neighbours else opts.embeddings,
+        embeddings=None if opts.label_neighbours else embeddings,
         model_dir=model_dir if opts.label_neighbours else None,
         k=opts.k,
         video_ids=opts.video_ids,

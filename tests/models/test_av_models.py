@@ -166,6 +166,7 @@ def test_netvlad_matches_numpy_with_masked_and_empty_videos():
 
 
 # ----------------------------------------------------------------- registry
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_registry_model_trains(name):
     frame_level = MODELS[name].frame_level
@@ -184,6 +185,7 @@ def test_registry_model_trains(name):
     assert after < 0.6 * before, (before, after)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["netvlad", "bilstm"])
 def test_frame_models_ignore_padding(name):
     model = build_av_model(_small(name), CLASSES, rgb_size=RGB, audio_size=AUDIO)
@@ -215,6 +217,7 @@ PRIOR = np.array([1e-6, 0.001, 0.02, 0.3, 0.6])  # 0.6: above what 2 gated exper
     [("logistic", {}), ("moe", {"output_context_gating": False}), ("moe", {}),
      ("moe", {"num_mixtures": 1}), ("bilstm", {}), ("fusion", {})],
 )  # fmt: skip
+@pytest.mark.slow
 def test_initial_predictions_are_the_label_prior(name, params):
     params = _small("moe" if name == "fusion" else name, **params)
     if name == "fusion":
@@ -320,6 +323,7 @@ def test_sparse_dense_float16_weights():
 
 
 # ------------------------------------------------------------- persistence
+@pytest.mark.slow
 def test_saved_model_and_weights_round_trip(tmp_path):
     model = build_av_model(_small("netvlad", weight_dtype="float16"), CLASSES, rgb_size=RGB,
                            audio_size=AUDIO)  # fmt: skip

@@ -24,6 +24,8 @@ from models.av.zoo import AVParams, model_weights_mb
 from pipelines.components.jobs import JobError
 from pipelines.tools import model_commands
 
+pytestmark = pytest.mark.slow  # trains the models the tools work on
+
 CLASSES = 12
 
 

@@ -16,6 +16,8 @@ from models.text.train import TrainConfig, load_training_data, predict_scores, t
 from pipelines import cli, predict, preprocess
 from pipelines.components import tags
 
+pytestmark = pytest.mark.slow  # preprocesses, trains and predicts a fusion model
+
 CATEGORIES = ("Cooking", "Gaming", "Music", "Travel")
 WORDS = {
     "Cooking": "recipe pasta oven garlic bake",

@@ -187,6 +187,7 @@ def test_savedmodel_round_trip(tmp_path):
 
 
 # -------------------------------------------------------------------- training
+@pytest.mark.slow
 def test_fit_reduces_loss_on_sparse_dataset():
     keras.utils.set_random_seed(0)
     n = 256

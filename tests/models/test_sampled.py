@@ -143,6 +143,7 @@ def _fit(loss: str, train_labels, bow, eval_set, tmp_path, counts) -> float:
     return loop.score_dataset(model, eval_set, loss).gap()
 
 
+@pytest.mark.slow
 def test_sampled_softmax_learns_about_as_well_as_the_full_softmax(tmp_path):
     # 50 of 200 labels a step. Measured: full softmax 0.709, sampled 0.673 (and a
     # sigmoid 0.740); with all 199 others drawn the sampled one still stops at 0.684:

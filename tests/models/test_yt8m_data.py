@@ -267,6 +267,7 @@ def _ids(dataset) -> list[str]:
     return [v.decode() for features, _ in dataset for v in features["video_id"].numpy()]
 
 
+@pytest.mark.slow
 def test_dataset_split_filter_matches_split_of(tmp_path):
     path = str(tmp_path / "videos.tfrecord")
     y8_records.write_video_level_sample(path, 300, num_classes=6, seed=3)
@@ -284,6 +285,7 @@ def test_dataset_split_filter_matches_split_of(tmp_path):
         y8.video_level_dataset([path], 6, 64, split="validation")
 
 
+@pytest.mark.slow
 def test_labels_dataset_counts_the_same_labels_without_features(tmp_path):
     video, frames = str(tmp_path / "v.tfrecord"), str(tmp_path / "f.tfrecord")
     y8_records.write_video_level_sample(video, 120, num_classes=6, seed=2)

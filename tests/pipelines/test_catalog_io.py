@@ -21,6 +21,8 @@ from pipelines.components.catalog_io import (
 from tests.helpers import local_options
 from transforms.records import RecordSchema
 
+pytestmark = pytest.mark.slow  # runs Beam pipelines
+
 
 def _write_jsonl(path, n: int) -> list[str]:
     ids = [f"v{i:04d}" for i in range(n)]

@@ -52,7 +52,7 @@ def test_predict_writes_one_embedding_per_tagged_video_equal_to_the_embed_signat
 ):
     out, report, rows, vectors = embedded
     assert sorted(vectors) == sorted(rows)  # every tagged video, once
-    assert report["records"]["tagged"] == len(vectors) == 3000
+    assert report["records"]["tagged"] == len(vectors) == 800  # the fixture catalog
     assert (out / "_SUCCESS").exists()
     tagger = LoadedTagger(str(sample_model[0] / artifacts.SAVED_MODEL_DIR))
     records = latest_records(sample_catalog)
@@ -100,15 +100,15 @@ def test_nearest_videos_share_categories_far_more_than_chance(embedded, sample_c
         for row in map(json.loads, path.read_text().splitlines()):
             mine = categories[row["video_id"]]
             shared += [bool(mine & categories[n["video_id"]]) for n in row["similar"]]
-    assert report["records"]["rows"] == 3000 and len(shared) == 3000 * K
+    assert report["records"]["rows"] == 800 and len(shared) == 800 * K
     ids = sorted(categories)
     rng = np.random.default_rng(0)  # chance: random pairs of distinct videos
     pairs = rng.choice(len(ids), size=(20_000, 2))
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
     chance = np.mean([bool(categories[ids[a]] & categories[ids[b]]) for a, b in pairs])
     rate = float(np.mean(shared))
-    assert chance < 0.2  # 20 categories, 1-3 each
-    assert rate > 0.8 and rate > 4 * chance, (rate, chance)
+    assert 0.1 < chance < 0.3  # 20 Zipf-distributed categories, 1-3 a video: 0.21 measured
+    assert rate > 0.95 and rate > 4 * chance, (rate, chance)  # 0.995 measured
 
 
 def test_label_neighbours_from_the_model(sample_model, tmp_path):
@@ -148,6 +148,6 @@ def test_text_model_rollup_in_predict_and_evaluate(embedded, sample_catalog, sam
         for group in {group_of[name] for name in record.get("categories") or ()}:
             support[group] += 1
     assert {row["name"]: row["support"] for row in level["per_category"]} == support
-    assert min(support.values()) > 300
+    assert sorted(support.values()) == [115, 197, 350, 394]  # the fixture's 800 videos
     # four groups are easier than twenty categories, and the roll-up keeps the ranking good
     assert level["metrics"]["gap@20"] > report["metrics"]["gap@20"] > 0.8

@@ -25,6 +25,8 @@ from pipelines.components.intake import (
 from tests.helpers import latest_records, local_options
 from transforms.records import RecordSchema
 
+pytestmark = pytest.mark.slow  # runs Beam pipelines
+
 # (video_id, updated_at, title) per line; "bad" lines are dead letters at read
 FILE_A = [
     ("dated", 100, "a-newest"),

@@ -20,6 +20,8 @@ from tests.helpers import local_options
 from transforms.features import TOKENS_VOCAB, TransformConfig
 from transforms.splits import hash_split
 
+pytestmark = pytest.mark.slow  # runs the preprocess job
+
 FILLER = [
     ("Cooking", "pasta sauce recipe kitchen"),
     ("Gaming", "boss level gameplay console"),

@@ -28,6 +28,8 @@ from pipelines.tools.sample_labels import (
 from pipelines.tools.sample_vocabulary import FILLER
 from tests.helpers import latest_records
 
+pytestmark = pytest.mark.slow  # writes 20,000-video catalogs
+
 LABELS, VIDEOS, SEED = 1000, 20_000, 3
 KEYS = ["video_id", "title", "description", "tags", "categories", "updated_at"]
 STEM = SnowballStemmer("english").stem

@@ -30,6 +30,8 @@ from pipelines.components.neighbours import EXACT_BELOW, IndexSettings, sample_r
 from tests.helpers import local_options
 from transforms.errors import JobError
 
+pytestmark = pytest.mark.slow  # runs the similar job on Beam
+
 K = 10
 
 

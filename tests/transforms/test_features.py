@@ -21,6 +21,8 @@ from transforms.features import (
 )
 from transforms.text import TextConfig
 
+pytestmark = pytest.mark.slow  # runs tf.Transform analysis on Beam
+
 
 def _row(video_id: str, title: str, labels: list[str]) -> dict:
     return {"video_id": video_id, "title": title, "description": "", "tags": "", "labels": labels}

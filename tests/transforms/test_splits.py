@@ -75,6 +75,7 @@ def _run_assign():
         assert_that(out, equal_to(sorted(expected.items())))
 
 
+@pytest.mark.slow
 def test_assign_splits_identical_texts_share_a_split_and_runs_are_stable():
     # x1..x3 share one text but hash to train/test/test: grouping must keep them together.
     assert [hash_split(v) for v in ("x1", "x2", "x3")] == ["train", "test", "test"]
