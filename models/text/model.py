@@ -137,19 +137,7 @@ def build_model(
     ``label_counts`` (train count per label) weight the labels a sampled loss
     draws (``models.sampled``; ``None``: uniform)."""
     if av_sizes:
-        from models.av.fusion import build_fusion_model
-        from models.av.zoo import AVParams
-
-        if is_sampled(hparams.loss):
-            raise ValueError(
-                f"The fusion model has no sampled loss. Received: loss={hparams.loss!r}"
-            )
-        params = AVParams(num_mixtures=0, output_context_gating=False, hidden_size=256,
-                          dropout=hparams.dropout, seed=hparams.seed)  # fmt: skip
-        return build_fusion_model(
-            input_dim, params, num_labels, text_units=hparams.hidden_units or 256,
-            rgb_size=av_sizes[0], audio_size=av_sizes[1],
-        )  # fmt: skip
+        return _fusion_model(input_dim, num_labels, hparams, av_sizes)
     regularizer = keras.regularizers.L2(hparams.l2) if hparams.l2 else None
     init = keras.initializers.GlorotUniform(seed=hparams.seed)
     bias = "zeros" if output_bias is None else keras.initializers.Constant(output_bias)
@@ -178,6 +166,21 @@ def build_model(
                            kernel_regularizer=regularizer, name="wide")(inputs)  # fmt: skip
         logits = keras.layers.Add(name="wide_and_deep")([logits, wide])
     return keras.Model(inputs, logits, name=name)
+
+
+def _fusion_model(input_dim: int, num_labels: int, hparams: HParams, av_sizes: tuple):
+    """The text + audio/visual fusion model (``models.av.fusion``)."""
+    from models.av.fusion import build_fusion_model
+    from models.av.zoo import AVParams
+
+    if is_sampled(hparams.loss):
+        raise ValueError(f"The fusion model has no sampled loss. Received: loss={hparams.loss!r}")
+    params = AVParams(num_mixtures=0, output_context_gating=False, hidden_size=256,
+                      dropout=hparams.dropout, seed=hparams.seed)  # fmt: skip
+    return build_fusion_model(
+        input_dim, params, num_labels, text_units=hparams.hidden_units or 256,
+        rgb_size=av_sizes[0], audio_size=av_sizes[1],
+    )  # fmt: skip
 
 
 def ensemble_model(members: list[keras.Model], loss: str) -> keras.Model:

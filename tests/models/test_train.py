@@ -98,7 +98,9 @@ def test_signatures_agree_with_training_time_scores(
     model_dir, _ = sample_model
     ids, bow, spec = _eval_rows(str(sample_preprocessed))
     loaded = tf.saved_model.load(str(model_dir / "saved_model"))
-    assert set(loaded.signatures) == {"raw", "sparse", "vectorize", "serving_default"}
+    assert set(loaded.signatures) == {
+        "raw", "sparse", "vectorize", "serving_default", "top_k", "embed", "label_embeddings"
+    }  # fmt: skip
     sparse = loaded.signatures["sparse"](
         indices=bow.indices, values=bow.values, dense_shape=bow.dense_shape
     )["probabilities"].numpy()
