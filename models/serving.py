@@ -39,6 +39,7 @@ class LoadedTagger:
             self._sparse = self._model.signatures["sparse"]
             self._fused = self._model.signatures.get("fused")
             self._embed = self._model.signatures.get("embed")  # models with a hidden layer
+            self._top_k = self._model.signatures.get("top_k")  # text models (not fusion)
         else:  # audio/visual: dense inputs
             signature = "frames" if self.kind == card.YT8M_FRAMES else "features"
             self._dense = main = self._model.signatures[signature]
@@ -69,6 +70,14 @@ class LoadedTagger:
         of the ``raw`` signature, cleaning and tokenizing included."""
         out = self._raw(**self._text(titles, descriptions, tags))
         return {name: value.numpy() for name, value in out.items()}
+
+    def top_k_raw(self, titles: list[str], descriptions: list[str], tags: list[str], k: int):
+        """Raw text to each video's ``k`` best ``top_k_indices`` and ``top_k_scores``
+        ``[n, k]`` (and the token counts): ``tf.math.top_k`` in the graph, so a wide
+        label space never leaves it as a full row (the ``top_k`` signature)."""
+        text = self._text(titles, descriptions, tags)
+        out = self._top_k(**text, k=tf.constant(k, tf.int32))
+        return {name: value.numpy() for name, value in out.items() if name != "top_k_labels"}
 
     def has_embeddings(self) -> bool:
         """Whether the export has the ``embed`` signature (``embed_raw``)."""

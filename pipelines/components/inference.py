@@ -69,6 +69,13 @@ class Scores(typing.NamedTuple):
     embedding: np.ndarray | None = None  # with ``embeddings=True``: the video's vector
 
 
+class TopScores(typing.NamedTuple):
+    """A wide label space's scores as they leave the graph: the best labels only."""
+
+    indices: np.ndarray  # [k] label ids, best first
+    scores: np.ndarray  # [k]
+
+
 class Failure(typing.NamedTuple):
     """A record whose own data made inference fail: the error's type and message."""
 
@@ -81,12 +88,14 @@ class TaggerModelHandler(base.ModelHandler):
     handler: records in, one ``PredictionResult`` per record out, whose ``inference``
     is ``Scores`` or, for a record that failed on its own data, ``Failure``. With
     ``embeddings=True`` (text models with a hidden layer) each ``Scores`` also carries
-    the video's embedding, from the same graph call (the ``embed`` signature)."""
+    the video's embedding, from the same graph call (the ``embed`` signature). With
+    ``candidates=k`` (wide label spaces) only each video's ``k`` best labels leave the
+    graph (the ``top_k`` signature): ``Scores.probabilities`` is then a ``TopScores``."""
 
     def __init__(
         self, export_dir: str, mode: str = "text", *, av_sizes: dict | None = None,
         min_batch: int = 16, max_batch: int = 512, share_across_processes: bool = False,
-        embeddings: bool = False,
+        embeddings: bool = False, candidates: int | None = None,
     ):  # fmt: skip
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}. Received: mode={mode!r}")
@@ -96,7 +105,7 @@ class TaggerModelHandler(base.ModelHandler):
             min_batch_size=min_batch, max_batch_size=max_batch, large_model=share_across_processes
         )
         self._export_dir, self._mode, self._av_sizes = export_dir, mode, av_sizes
-        self._embeddings = embeddings
+        self._embeddings, self._candidates = embeddings, candidates  # top-k in the graph
 
     @property
     def mode(self) -> str:
@@ -130,7 +139,12 @@ class TaggerModelHandler(base.ModelHandler):
     def _text(self, model, records: list[dict]) -> list[Scores]:
         titles, descriptions, tags = zip(*(raw_text(r) for r in records), strict=True)
         embedded = None
-        if self._embeddings:
+        if self._candidates and not self._embeddings:
+            out = model.top_k_raw(titles, descriptions, tags, self._candidates)
+            probabilities = [TopScores(i, v) for i, v in
+                             zip(out["top_k_indices"], out["top_k_scores"], strict=True)]  # fmt: skip
+            has_av = [False] * len(records)
+        elif self._embeddings:
             out = model.embed_raw(titles, descriptions, tags)
             probabilities, has_av = out["probabilities"], [False] * len(records)
             embedded = out["embedding"]

@@ -18,7 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from models import artifacts
-from models.card import TEXT_KINDS, input_mode, kind_of
+from models.card import TEXT, TEXT_KINDS, input_mode, kind_of
 from pipelines.components import guards, jobs, publish, report
 from pipelines.components.embeddings import EMBEDDINGS_DIR
 from pipelines.components.inference import RunInference, TaggerModelHandler
@@ -41,6 +41,9 @@ from transforms.text import TextConfig
 CONFIG_FILE = artifacts.PREPROCESS_CONFIG_FILE
 REPORT_FILE = "predict_report.json"
 THRESHOLDS_USED_FILE = "thresholds_used.json"
+# Above this many labels a text model's scores leave the graph as each video's
+# TOP_K_CANDIDATES best (or --top-k, if more): the export's top_k signature.
+TOP_K_ABOVE, TOP_K_CANDIDATES = 4096, 100
 PUBLISHED = ("tags", publish.DEAD_LETTERS, THRESHOLDS_USED_FILE, REPORT_FILE)  # report last
 
 
@@ -181,11 +184,21 @@ def read_thresholds_file(path: str, export_dir: str, labels: list[str]) -> dict:
     return thresholds
 
 
+def candidates(config: PredictConfig, mode: str) -> int | None:
+    """How many best labels per video leave the graph, for a text model with more
+    than ``TOP_K_ABOVE`` labels (else None: the full row). Only they can be tagged."""
+    card = artifacts.read_extra(config.export_dir, artifacts.CARD_FILE)
+    labels = artifacts.read_extra(config.export_dir, artifacts.LABELS_FILE)
+    if mode != "text" or kind_of(card) != TEXT or len(labels) <= TOP_K_ABOVE:
+        return None
+    return max(config.top_k, TOP_K_CANDIDATES)
+
+
 def handler(config: PredictConfig, mode: str = "text") -> TaggerModelHandler:
     return TaggerModelHandler(
         config.export_dir, mode, av_sizes=config.av_sizes, min_batch=config.min_batch,
         max_batch=config.max_batch, share_across_processes=config.share_across_processes,
-        embeddings=config.embeddings,
+        embeddings=config.embeddings, candidates=candidates(config, mode),
     )  # fmt: skip
 
 

@@ -52,9 +52,16 @@ class TagRows:
         if self._rollup is not None and self._taxonomy is None:
             self._taxonomy = self._rollup.load(self._labels)
 
-    def row(self, record: dict, scores: np.ndarray, tagged_at: str) -> dict:
-        """The output row of one scored record (``scores``: [num_labels])."""
-        order = np.argsort(-scores, kind="stable")
+    def row(self, record: dict, scores, tagged_at: str) -> dict:
+        """The output row of one scored record: ``scores`` [num_labels], or a wide label
+        space's best candidates (``indices``, ``scores``: only they can be predicted,
+        and a roll-up sees the other labels at 0)."""
+        if isinstance(scores, tuple):  # inference.TopScores
+            order, dense = np.asarray(scores[0]), np.zeros(len(self._labels), np.float32)
+            dense[order] = scores[1]
+            scores = dense
+        else:
+            order = np.argsort(-scores, kind="stable")
         top = order[: self._k]
         above = order[scores[order] >= self._thresholds[order]]
         row = {

@@ -151,3 +151,33 @@ def test_text_model_rollup_in_predict_and_evaluate(embedded, sample_catalog, sam
     assert sorted(support.values()) == [115, 197, 350, 394]  # the fixture's 800 videos
     # four groups are easier than twenty categories, and the roll-up keeps the ranking good
     assert level["metrics"]["gap@20"] > report["metrics"]["gap@20"] > 0.8
+
+
+def test_wide_label_spaces_tag_from_the_in_graph_top_k(
+    embedded, sample_catalog, sample_model, tmp_path, monkeypatch
+):
+    """Forced on the 20-label sample: the rows equal the full-row path's."""
+    from pipelines.components import scoring
+
+    monkeypatch.setattr(scoring, "TOP_K_ABOVE", 5)  # 20 labels count as "wide"
+    monkeypatch.setattr(scoring, "TOP_K_CANDIDATES", 20)  # every label is a candidate
+    rollup = embedded[0].parent / "groups.csv"
+    config = scoring.PredictConfig("", str(sample_model[0]), "", top_k=3)
+    assert scoring.candidates(config, "text") == 20 and scoring.candidates(config, "video") is None
+    args = ["--input", str(sample_catalog), "--model-dir", str(sample_model[0])]
+    args += ["--output-dir", str(tmp_path), "--rollup", str(rollup)]
+    predict.run(profile_args("local") + args)
+    rows = {}
+    for path in sorted((tmp_path / "tags").glob("part-*.jsonl")):
+        rows |= {r["video_id"]: r for r in map(json.loads, path.read_text().splitlines())}
+    full = embedded[2]
+    assert sorted(rows) == sorted(full)
+    for video_id, row in rows.items():
+        expected = full[video_id]
+        assert [t["label"] for t in row["labels"]] == [t["label"] for t in expected["labels"]]
+        assert row["predicted"] == expected["predicted"]
+        assert row["predicted_categories"] == expected["predicted_categories"]
+        got = [t["score"] for t in row["labels"]] + [c["score"] for c in row["categories"]]
+        want = [t["score"] for t in expected["labels"]]
+        want += [c["score"] for c in expected["categories"]]
+        assert got == pytest.approx(want, abs=2e-6)
