@@ -38,10 +38,11 @@ import os
 import pathlib
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+
+from peers import measure_child  # benchmarks/peers.py (the script dir is on sys.path)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -156,13 +157,7 @@ def measure(settings: dict, log: str) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--child",
            json.dumps({**settings, "result": result_path})]  # fmt: skip
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
-    if status or not os.path.exists(result_path):
-        return {"error": f"failed (wait status {status}); see {log}"}
-    result = json.loads(pathlib.Path(result_path).read_text("utf-8"))
-    return result | {"peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    return measure_child(cmd, env, log, result_path, ROOT)
 
 
 def machine() -> dict:

@@ -71,3 +71,18 @@ def add_texts_flag(parser) -> None:
         help="Generated sample videos, or a real catalog's texts (../shared/data) "
         "replicated with unique ids.",
     )
+
+
+def measure_child(cmd: list[str], env: dict, log: str, result_path: str, cwd: str) -> dict:
+    """Runs one measured part in a child process (output to ``log``); its JSON result
+    plus ``peak_rss_mb`` (the largest process it reaped), or ``{"error": ...}``."""
+    import pathlib
+    import subprocess
+
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        _, status, usage = os.wait4(proc.pid, 0)
+    if status or not os.path.exists(result_path):
+        return {"error": f"failed (wait status {status}); see {log}"}
+    result = json.loads(pathlib.Path(result_path).read_text("utf-8"))
+    return result | {"peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}

@@ -36,10 +36,11 @@ import pathlib
 import platform
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
+
+from peers import measure_child  # benchmarks/peers.py (the script dir is on sys.path)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "yt8m"))
@@ -360,15 +361,10 @@ def measure(part: str, name: str, args) -> dict:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     pathlib.Path(path).unlink(missing_ok=True)
     print(f"[{time.strftime('%H:%M:%S')}] {part} {name} (log: {log})", flush=True)
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
-    if status or not os.path.exists(path):
-        return {"error": f"{part} {name} failed (wait status {status}); see {log}"}
-    result = json.loads(pathlib.Path(path).read_text("utf-8"))
-    result.update(
-        peak_rss_mb=round(usage.ru_maxrss / 1024, 1), cores=1 if part in PINNED else os.cpu_count()
-    )
+    result = measure_child(cmd, env, log, path, ROOT)
+    if "error" in result:
+        return {"error": f"{part} {name} {result['error']}"}
+    result.update(cores=1 if part in PINNED else os.cpu_count())
     pathlib.Path(path).write_text(json.dumps(result, indent=1), "utf-8")
     return result
 
