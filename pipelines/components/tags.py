@@ -56,24 +56,25 @@ class TagRows:
         """The output row of one scored record: ``scores`` [num_labels], or a wide label
         space's best candidates (``indices``, ``scores``: only they can be predicted,
         and a roll-up sees the other labels at 0)."""
-        if isinstance(scores, tuple):  # inference.TopScores
-            order, dense = np.asarray(scores[0]), np.zeros(len(self._labels), np.float32)
-            dense[order] = scores[1]
-            scores = dense
+        if isinstance(scores, tuple):  # inference.TopScores: already ranked
+            order, ranked = np.asarray(scores[0]), np.asarray(scores[1])
         else:
             order = np.argsort(-scores, kind="stable")
+            ranked = scores[order]
         top = order[: self._k]
-        above = order[scores[order] >= self._thresholds[order]]
+        above = order[ranked >= self._thresholds[order]]
         row = {
             "video_id": record["video_id"],
-            "labels": self._listed([self._labels[i] for i in top.tolist()], scores[top]),
+            "labels": self._listed([self._labels[i] for i in top.tolist()], ranked[: self._k]),
             "predicted": [self._labels[i] for i in above.tolist()],
             "model_version": self._version,
             "tagged_at": tagged_at,
             **({EMPTY_TEXT: True} if record.get(EMPTY_TEXT) else {}),  # scored as no words
         }
         if self._taxonomy is not None:
-            row |= self._categories(scores, row["predicted"])
+            dense = np.zeros(len(self._labels), np.float32)  # candidates only: others at 0
+            dense[order] = ranked
+            row |= self._categories(dense, row["predicted"])
         if self._hashes:
             row["content_hash"] = content_hash(record)
         return row
