@@ -60,3 +60,12 @@ def loss_fn(loss: str) -> keras.losses.Loss | None:
 def probabilities(logits: tf.Tensor, loss: str) -> tf.Tensor:
     """Per-category scores in [0, 1] from logits, matching the loss."""
     return tf.nn.softmax(logits) if output_kind(loss) == "softmax" else tf.sigmoid(logits)
+
+
+def top_probabilities(top_logits: tf.Tensor, logits: tf.Tensor, loss: str) -> tf.Tensor:
+    """``probabilities`` of each row's ``top_logits`` (taken from ``logits``)
+    without the activation of the whole row: a sigmoid is monotone and
+    element-wise, and a softmax's entry is ``exp(logit - logsumexp(row))``."""
+    if output_kind(loss) == "softmax":
+        return tf.exp(top_logits - tf.reduce_logsumexp(logits, axis=1, keepdims=True))
+    return tf.sigmoid(top_logits)

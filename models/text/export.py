@@ -40,7 +40,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from models.artifacts import without_training_state, write_extras
-from models.losses import probabilities
+from models.losses import probabilities, top_probabilities
 from models.text.data import DataSpec, bag_of_words
 from models.text.model import embedding_model, has_hidden_layer, label_table
 from transforms.records import AV_FIELDS, AV_FLAG
@@ -78,8 +78,11 @@ class TaggerModule(tf.Module):
             self.embed, self.label_embeddings = self._embedding_functions()
 
     def _scores(self, bow: tf.SparseTensor, av: dict | None = None) -> tf.Tensor:
+        return probabilities(self._logits(bow, av), self._loss)
+
+    def _logits(self, bow: tf.SparseTensor, av: dict | None = None) -> tf.Tensor:
         if not self._av_sizes:
-            return probabilities(self.model(bow, training=False), self._loss)
+            return self.model(bow, training=False)
         batch = bow.dense_shape[0]
         rows = tf.math.bincount(
             tf.cast(bow.indices[:, 0], tf.int32), minlength=tf.cast(batch, tf.int32)
@@ -91,7 +94,7 @@ class TaggerModule(tf.Module):
             av[AV_FLAG] = tf.zeros([batch], tf.float32)
         inputs |= {name: av[name] for name in AV_FIELDS}
         inputs["has_av"] = tf.reshape(av[AV_FLAG], [-1, 1])
-        return probabilities(self.model(inputs, training=False), self._loss)
+        return self.model(inputs, training=False)
 
     def _vectorize(self, video_id: tf.Tensor, title, description, tags) -> dict:
         batch = tf.shape(video_id, out_type=tf.int64)[0]
@@ -119,12 +122,13 @@ class TaggerModule(tf.Module):
 
     @tf.function(input_signature=[*_RAW_SIGNATURE, tf.TensorSpec([], tf.int32, name="k")])
     def top_k(self, title, description, tags, k):
-        """Raw text to each video's ``k`` best labels and scores, in the graph."""
-        out = self.raw(title, description, tags)
-        k = tf.minimum(k, tf.shape(out["probabilities"])[1])
-        scores, indices = tf.math.top_k(out["probabilities"], k=k)
+        """Raw text to each video's ``k`` best labels and scores, in the graph: the
+        top of the logits, so only ``k`` scores a video go through the activation."""
+        out = self._vectorize(tf.fill(tf.shape(title), ""), title, description, tags)
+        logits = self._logits(out["bow"])
+        top, indices = tf.math.top_k(logits, k=tf.minimum(k, tf.shape(logits)[1]))
         return {
-            "top_k_scores": scores,
+            "top_k_scores": top_probabilities(top, logits, self._loss),
             "top_k_indices": indices,
             "top_k_labels": tf.gather(self.label_names, indices),
             "num_tokens": out["num_tokens"],

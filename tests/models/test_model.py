@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from models.layers import MeanProbabilityLogits, SparseDense
-from models.losses import loss_fn, probabilities
+from models.losses import loss_fn, probabilities, top_probabilities
 from models.text.model import HParams, build_model, ensemble_model, prior_logits
 
 
@@ -46,6 +46,16 @@ def test_losses_take_logits_and_probabilities_match():
         loss_fn("auto")
     np.testing.assert_allclose(probabilities(logits, "sigmoid"), tf.sigmoid(logits))
     assert float(tf.reduce_sum(probabilities(logits, "softmax"))) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("loss", ["sigmoid", "softmax", "sampled_softmax"])
+def test_top_probabilities_equal_the_top_of_the_full_row(loss):
+    logits = tf.constant(np.random.default_rng(0).normal(0, 8, (6, 3000)), tf.float32)
+    top, indices = tf.math.top_k(logits, k=7)
+    full = probabilities(logits, loss).numpy()
+    expected = np.take_along_axis(full, indices.numpy(), axis=1)
+    np.testing.assert_allclose(top_probabilities(top, logits, loss), expected, rtol=1e-5)
+    assert np.all(np.diff(expected, axis=1) <= 0)  # ranked by logit = ranked by score
 
 
 def test_wide_and_deep_adds_a_linear_path_that_starts_at_zero():
