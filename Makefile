@@ -23,10 +23,12 @@ demo: install
 	$(BIN)/catalog-tagger preprocess --input $(DEMO)/catalog.jsonl.gz --output-dir $(DEMO)/preprocessed
 	$(BIN)/catalog-tagger train --data-dir $(DEMO)/preprocessed --model-dir $(DEMO)/model
 	$(BIN)/catalog-tagger predict --input $(DEMO)/catalog.jsonl.gz --model-dir $(DEMO)/model \
-		--output-dir $(DEMO)/tags
+		--output-dir $(DEMO)/tags --embeddings
+	$(BIN)/catalog-tagger similar --embeddings $(DEMO)/tags --output-dir $(DEMO)/similar --k 5
 	$(BIN)/catalog-tagger evaluate --predictions $(DEMO)/tags --catalog $(DEMO)/catalog.jsonl.gz \
 		--model-dir $(DEMO)/model --split test --output-dir $(DEMO)/evaluation
-	@echo "demo done: tags in $(DEMO)/tags/tags/, evaluation in $(DEMO)/evaluation/report.html"
+	@echo "demo done: tags in $(DEMO)/tags/tags/, similar videos in $(DEMO)/similar/similar/," \
+		"evaluation in $(DEMO)/evaluation/report.html"
 
 lint: install
 	$(BIN)/ruff check .

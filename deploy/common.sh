@@ -9,10 +9,10 @@ usage() {
 # check_job JOB: the first argument must name a Beam job of the CLI.
 check_job() {
     case "${1:-}" in
-        preprocess | predict | nightly | evaluate | tune-thresholds) ;;
+        preprocess | predict | nightly | evaluate | tune-thresholds | similar) ;;
         "" | -h | --help) usage ;;
         *)
-            echo "$(basename "$0"): unknown job '$1' (preprocess, predict, nightly, evaluate or tune-thresholds)" >&2
+            echo "$(basename "$0"): unknown job '$1' (preprocess, predict, nightly, evaluate, tune-thresholds or similar)" >&2
             exit 2
             ;;
     esac
@@ -35,4 +35,20 @@ environment_args() {
             exit 2
             ;;
     esac
+}
+
+# extra_requirements EXTRA: the pinned requirements of the installed package's
+# extra EXTRA (setup.py's extras_require, the one place they are pinned), one
+# per line, for a runner's --requirements_file.
+extra_requirements() {
+    "${PYTHON:-python3}" - "$1" <<'PY'
+import sys
+from importlib.metadata import requires
+
+extra = sys.argv[1]
+for requirement in requires("catalog-tagger") or []:
+    spec, _, marker = requirement.partition(";")
+    if marker.replace("'", '"').split() == ["extra", "==", f'"{extra}"']:
+        print(spec.strip())
+PY
 }

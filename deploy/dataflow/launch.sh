@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Classic Dataflow launch of a catalog-tagger Beam job (preprocess, predict,
-# nightly, evaluate or tune-thresholds) from this machine: the pipeline graph
-# is built here, the work runs on Dataflow workers.
+# nightly, evaluate, tune-thresholds or similar) from this machine: the
+# pipeline graph is built here, the work runs on Dataflow workers.
 #
 # Usage (from anywhere; the script works from the repository root):
 #
@@ -32,6 +32,11 @@
 #                                  the package and its dependencies installed
 #                                  (the Flex Template image works: see
 #                                  flex_template/); fastest worker start-up
+#                    An extra the job needs (similar: faiss, setup.py's
+#                    `similar` extra) is not in the sdist's install: with sdist
+#                    or setup_file the script passes its pins as
+#                    --requirements_file (workers pip-install them); the
+#                    Flex Template image has it installed.
 #   SDK_CONTAINER_IMAGE  image for PACKAGING=image
 #   PROFILE          runner profile (default: deploy/runners/dataflow.args)
 #   JOB_NAME         Dataflow job name (default: catalog-tagger-JOB-UTCSTAMP)
@@ -117,6 +122,14 @@ case "${PACKAGING}" in
         exit 2
         ;;
 esac
+if [[ "${job}" == similar && "${PACKAGING}" != image ]]; then
+    extra_requirements similar >"${workdir}/requirements.txt"
+    [[ -s "${workdir}/requirements.txt" ]] || {
+        echo "launch.sh: install catalog-tagger here first (no 'similar' extra found)" >&2
+        exit 2
+    }
+    packaging+=(--requirements_file "${workdir}/requirements.txt")
+fi
 
 # Not exec: the sdist in ${workdir} must outlive the submission, and the EXIT
 # trap removes it afterwards. The job runs to completion (predict/nightly then

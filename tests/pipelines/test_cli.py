@@ -101,6 +101,38 @@ def test_flex_template_maps_parameters_onto_the_cli():
     assert "--no-wait" in profile  # the launcher only submits; the job publishes itself
 
 
+def test_dataflow_launch_stages_the_similar_extra_from_setup_py(tmp_path):
+    """launch.sh passes the ``similar`` extra's pins (read from the installed
+    package's metadata, i.e. setup.py) as --requirements_file; other jobs get none."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    submit = tmp_path / "catalog-tagger"  # stands in for the submission: prints what it got
+    submit.write_text('#!/bin/sh\nfor a; do echo "$a"; done\n'
+                      'while [ "$1" != --requirements_file ] && [ $# -gt 0 ]; do shift; done\n'
+                      'if [ $# -gt 0 ]; then cat "$2"; fi\n')  # fmt: skip
+    submit.chmod(0o755)
+    env = {**os.environ, "PROJECT": "p", "REGION": "r", "BUCKET": "b", "SERVICE_ACCOUNT": "s",
+           "PACKAGING": "setup_file", "CATALOG_TAGGER": str(submit), "PYTHON": sys.executable}  # fmt: skip
+
+    def launch(*args):
+        script = ROOT / "deploy" / "dataflow" / "launch.sh"
+        done = subprocess.run(["bash", str(script), *args], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()
+
+    similar = launch("similar", "--embeddings", "gs://b/tags", "--output-dir", "gs://b/sim")
+    assert similar[0] == "similar" and "--requirements_file" in similar
+    assert similar[-1].startswith("faiss-cpu==")  # pinned in setup.py extras_require["similar"]
+    assert "--requirements_file" not in launch("predict", "--input", "gs://b/c")
+    refused = subprocess.run(["bash", str(ROOT / "deploy/dataflow/launch.sh"), "train"],
+                             env=env, capture_output=True, text=True)  # fmt: skip
+    assert refused.returncode == 2 and "unknown job 'train'" in refused.stderr
+
+
 def test_settings_dataclasses_become_flags_with_their_help():
     import argparse
     import dataclasses
