@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pathlib
+import pickle
+import shutil
 
 import pytest
 
@@ -20,25 +23,46 @@ def shared_data() -> pathlib.Path:
     return SHARED_DATA
 
 
+def built_once(tmp_path_factory, name: str, build):
+    """``build(directory)``'s result, built by one pytest-xdist worker and shared
+    with the others (a lock file in their common temp directory, xdist's recipe
+    for session fixtures): each end-to-end fixture is built once per run, not
+    once per worker. Tests only read what it holds."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    directory, result = root / name, root / f"{name}.pickle"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not result.exists():  # a worker's failed build is retried by the next
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir()
+            result.write_bytes(pickle.dumps(build(directory)))
+        return pickle.loads(result.read_bytes())
+
+
 @pytest.fixture(scope="session")
 def sample_catalog(tmp_path_factory) -> pathlib.Path:
     """800 unique sample videos (plus the sample's duplicates and bad lines)."""
     from pipelines.tools.sample_catalog import write_sample_catalog
 
-    path = tmp_path_factory.mktemp("sample") / "catalog.jsonl"
-    write_sample_catalog(str(path), videos=800, seed=7)
-    return path
+    def build(directory):
+        write_sample_catalog(str(directory / "catalog.jsonl"), videos=800, seed=7)
+        return directory / "catalog.jsonl"
+
+    return built_once(tmp_path_factory, "sample", build)
 
 
 @pytest.fixture(scope="session")
 def sample_preprocessed(sample_catalog, tmp_path_factory) -> pathlib.Path:
     from pipelines import preprocess
 
-    out = tmp_path_factory.mktemp("sample_pre")
-    preprocess.run(
-        profile_args("local") + ["--input", str(sample_catalog), "--output-dir", str(out)]
-    )
-    return out
+    def build(out):
+        args = ["--input", str(sample_catalog), "--output-dir", str(out)]
+        preprocess.run(profile_args("local") + args)
+        return out
+
+    return built_once(tmp_path_factory, "sample_pre", build)
 
 
 @pytest.fixture(scope="session")
@@ -47,13 +71,15 @@ def sample_model(sample_preprocessed, tmp_path_factory):
     from models.text.model import HParams
     from models.text.train import TrainConfig, train
 
-    model_dir = tmp_path_factory.mktemp("sample_model")
     # two seeds and the refit: the exported ensemble goes through every parity test
     hparams = HParams(
         hidden_units=64, epochs=8, patience=2, batch_size=32, learning_rate=0.01, seeds=2
     )
-    summary = train(TrainConfig(str(sample_preprocessed), str(model_dir), hparams))
-    return model_dir, summary
+
+    def build(model_dir):
+        return model_dir, train(TrainConfig(str(sample_preprocessed), str(model_dir), hparams))
+
+    return built_once(tmp_path_factory, "sample_model", build)
 
 
 @pytest.fixture(scope="session")
@@ -61,11 +87,13 @@ def sample_predictions(sample_catalog, sample_model, tmp_path_factory) -> pathli
     """A predict output of the sample model over the whole sample catalog."""
     from pipelines import predict
 
-    model_dir, _ = sample_model
-    out = tmp_path_factory.mktemp("sample_predictions")
-    args = ["--input", str(sample_catalog), "--model-dir", str(model_dir), "--output-dir", str(out)]
-    predict.run(profile_args("local") + args + ["--tagged-at", "2026-01-01T00:00:00+00:00"])
-    return out
+    def build(out):
+        args = ["--input", str(sample_catalog), "--model-dir", str(sample_model[0])]
+        args += ["--output-dir", str(out), "--tagged-at", "2026-01-01T00:00:00+00:00"]
+        predict.run(profile_args("local") + args)
+        return out
+
+    return built_once(tmp_path_factory, "sample_predictions", build)
 
 
 # Fixtures that preprocess, train or predict the sample catalog: a test using one
