@@ -90,7 +90,7 @@ def top_k_batch(scores: tf.Tensor, labels: tf.Tensor, k: int = TOP_K) -> tuple:
     top ``k`` labels (ties: lower label id). ``labels``: multi-hot float, or int ids
     padded with -1 (``models.text.data``), unique per video."""
     num_labels = tf.shape(scores)[1]
-    values, indices = tf.math.top_k(scores, k=tf.minimum(k, num_labels))
+    values, indices = topk.top_k(scores, tf.minimum(k, num_labels))
     if labels.dtype.is_floating:
         positive = labels > 0
         hits = tf.gather(positive, indices, batch_dims=1)

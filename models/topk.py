@@ -16,6 +16,10 @@ on the full matrix (same tie order: score descending, then lower label id):
   predicted, a class none of whose positives made a top ``k`` is never
   predicted (threshold just above 1). Equal when ``k`` covers every label.
 * ``map`` is not computed: per-class AP needs every video's score of the class.
+
+:func:`top_k` is the in-graph selection (evaluation here, the export's
+``top_k`` signature): exact, ``tf.math.top_k``'s values, indices and tie
+order, in about half its time on wide rows.
 """
 
 from __future__ import annotations
@@ -23,8 +27,34 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import tensorflow as tf
 
 from models.metrics import NO_POSITIVE_THRESHOLD, f1_from_counts
+
+BLOCK = 32  # labels a block: fastest at 10k-100k labels and k = 20-100 on CPU
+
+
+def top_k(scores: tf.Tensor, k, block: int = BLOCK) -> tuple[tf.Tensor, tf.Tensor]:
+    """``tf.math.top_k(scores, k)`` (``k`` <= the row width) in two small sorts.
+
+    The row is cut into blocks of ``block`` labels. A label in the top ``k`` is
+    at most its block's maximum, and at most ``k`` blocks hold a top-``k``
+    label, so the top ``k`` lie in the ``k`` blocks with the highest maxima
+    (ties: lower block). Those blocks, put back in label order, hold the
+    candidates of a second ``top_k``, which then breaks ties by lower label id
+    as ``tf.math.top_k`` does on the whole row. ``tf.math.top_k`` on CPU costs
+    about as much as a 256-wide matmul over 28,000 labels; this costs half.
+    """
+    batch, width = tf.shape(scores)[0], tf.shape(scores)[1]
+    blocks = -(-width // block)
+    padded = tf.pad(scores, [[0, 0], [0, blocks * block - width]], constant_values=-np.inf)
+    grid = tf.reshape(padded, [batch, blocks, block])
+    _, best = tf.math.top_k(tf.reduce_max(grid, axis=2), k=tf.minimum(k, blocks))
+    best = tf.sort(best, axis=1)  # label order, for the tie order
+    candidates = tf.reshape(tf.gather(grid, best, batch_dims=1), [batch, -1])
+    values, position = tf.math.top_k(candidates, k=k)
+    label = best[:, :, None] * block + tf.range(block)[None, None, :]
+    return values, tf.gather(tf.reshape(label, [batch, -1]), position, batch_dims=1)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -39,6 +39,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from models import topk
 from models.artifacts import without_training_state, write_extras
 from models.losses import probabilities, top_probabilities
 from models.text.data import DataSpec, bag_of_words
@@ -126,7 +127,7 @@ class TaggerModule(tf.Module):
         top of the logits, so only ``k`` scores a video go through the activation."""
         out = self._vectorize(tf.fill(tf.shape(title), ""), title, description, tags)
         logits = self._logits(out["bow"])
-        top, indices = tf.math.top_k(logits, k=tf.minimum(k, tf.shape(logits)[1]))
+        top, indices = topk.top_k(logits, tf.minimum(k, tf.shape(logits)[1]))
         return {
             "top_k_scores": top_probabilities(top, logits, self._loss),
             "top_k_indices": indices,

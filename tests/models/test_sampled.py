@@ -177,6 +177,22 @@ def _top_k(scores, labels, k: int = 20) -> topk.TopK:
     return topk.concatenate(k, [np.arange(len(scores))], [part], scores.shape[1])
 
 
+@pytest.mark.parametrize(
+    ("width", "k", "block"),
+    [(3000, 100, 32), (1001, 20, 32), (70, 20, 32), (40, 40, 8), (5, 3, 32), (4100, 1, 7)],
+)
+def test_block_top_k_equals_tf_top_k_with_its_tie_order(width, k, block):
+    rng = np.random.default_rng(width)
+    # few distinct values: ties inside blocks, across blocks and at the k-th place
+    scores = tf.constant(rng.integers(0, 6, (16, width)), tf.float32) + tf.constant(
+        rng.normal(0, 1, (16, width)) * (rng.random((16, width)) < 0.3), tf.float32
+    )
+    values, indices = topk.top_k(scores, tf.constant(k), block=block)
+    expected_values, expected_indices = tf.math.top_k(scores, k=k)
+    np.testing.assert_array_equal(values.numpy(), expected_values.numpy())
+    np.testing.assert_array_equal(indices.numpy(), expected_indices.numpy())
+
+
 def test_top_k_metrics_equal_the_full_matrix_metrics():
     scores, rows, multi_hot = _random_case()
     by_ids = _top_k(scores, _padded([r or [-1] for r in rows]))
