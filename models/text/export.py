@@ -18,7 +18,7 @@ Signatures (all but ``vectorize`` return ``probabilities`` [batch, num_labels]):
                        other signatures score text alone (``has_av`` 0).
   ``top_k``            the ``raw`` inputs plus ``k`` (int32 scalar): only each
                        video's ``k`` best ``top_k_labels``, ``top_k_indices`` and
-                       ``top_k_scores`` leave the graph (``tf.math.top_k``), for
+                       ``top_k_scores`` leave the graph (``models.topk.top_k``), for
                        label spaces too wide to ship a full row per video.
   ``embed``            text models with a hidden layer: the ``raw`` inputs to
                        ``embedding`` [batch, hidden] (the hidden layer after its
